@@ -1,0 +1,53 @@
+# rdb: build, run, test.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+# Pinned code generators for `make proto`.
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+GOBIN_DIR := $(CURDIR)/bin/tools
+
+export CGO_ENABLED ?= 0
+
+.PHONY: all build run test test-unit test-system vet proto bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rdb ./cmd/rdb
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rdb-shell ./cmd/rdb-shell
+
+# A local three-node cluster in the foreground, with the shell attached.
+run: build
+	./scripts/run-cluster.sh
+
+# Everything the tests need, then every test with the race detector.
+test:
+	./scripts/test-deps.sh
+	$(GO) vet ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m ./...
+
+test-unit:
+	CGO_ENABLED=1 $(GO) test -race -short -count=1 ./...
+
+test-system:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m ./system_test/
+
+vet:
+	$(GO) vet ./...
+
+# Regenerates the committed protobuf code. Needs protoc (Debian package
+# protobuf-compiler); the Go plugins are installed at pinned versions.
+proto:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler"; exit 1; }
+	GOBIN=$(GOBIN_DIR) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(GOBIN_DIR) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	protoc --plugin=$(GOBIN_DIR)/protoc-gen-go --plugin=$(GOBIN_DIR)/protoc-gen-go-grpc -I. \
+		--go_out=. --go_opt=module=rdb --go-grpc_out=. --go-grpc_opt=module=rdb \
+		command/command.proto rpc/rpcpb/rdb.proto
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

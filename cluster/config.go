@@ -1,0 +1,117 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults for Config. The raft settings follow the measurements recorded
+// in ../shared/notes/dependencies.md.
+const (
+	DefaultTickInterval       = 100 * time.Millisecond
+	DefaultElectionTicks      = 10
+	DefaultHeartbeatTicks     = 1
+	DefaultMaxSizePerMsg      = 1 << 20
+	DefaultMaxInflightMsgs    = 256
+	DefaultMaxUncommittedSize = 256 << 20
+	DefaultMaxCommittedPerRdy = 32 << 20
+	DefaultMaxProposalBytes   = 8 << 20
+	DefaultWriteTimeout       = 10 * time.Second
+)
+
+// Config configures a Node. It is validated once by New and copied in.
+type Config struct {
+	// ID is this node's raft id, non-zero and unique in the cluster.
+	ID uint64
+	// DataDir holds the raft log (DataDir/raft).
+	DataDir string
+	// PeerAddr is the address other nodes dial for raft traffic.
+	PeerAddr string
+	// ClientAddr is the gRPC address clients and other nodes use for the
+	// public API; it is replicated so every node can forward and report it.
+	ClientAddr string
+	// InitialCluster maps node ids to peer addresses for bootstrapping a
+	// new cluster. It must contain ID. Ignored when the data directory
+	// already holds a log.
+	InitialCluster map[uint64]string
+
+	// TickInterval is the raft tick; ElectionTicks and HeartbeatTicks are
+	// counted in ticks.
+	TickInterval   time.Duration
+	ElectionTicks  int
+	HeartbeatTicks int
+
+	// MaxSizePerMsg, MaxInflightMsgs, MaxUncommittedSize and
+	// MaxCommittedSizePerReady are passed to raft.
+	MaxSizePerMsg            uint64
+	MaxInflightMsgs          int
+	MaxUncommittedSize       uint64
+	MaxCommittedSizePerReady uint64
+	// MaxProposalBytes bounds one encoded command.
+	MaxProposalBytes int
+	// WriteTimeout bounds a write or strong read whose context has no
+	// deadline.
+	WriteTimeout time.Duration
+
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Now returns the time stamped into commands; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.TickInterval <= 0 {
+		c.TickInterval = DefaultTickInterval
+	}
+	if c.ElectionTicks <= 0 {
+		c.ElectionTicks = DefaultElectionTicks
+	}
+	if c.HeartbeatTicks <= 0 {
+		c.HeartbeatTicks = DefaultHeartbeatTicks
+	}
+	if c.MaxSizePerMsg == 0 {
+		c.MaxSizePerMsg = DefaultMaxSizePerMsg
+	}
+	if c.MaxInflightMsgs <= 0 {
+		c.MaxInflightMsgs = DefaultMaxInflightMsgs
+	}
+	if c.MaxUncommittedSize == 0 {
+		c.MaxUncommittedSize = DefaultMaxUncommittedSize
+	}
+	if c.MaxCommittedSizePerReady == 0 {
+		c.MaxCommittedSizePerReady = DefaultMaxCommittedPerRdy
+	}
+	if c.MaxProposalBytes <= 0 {
+		c.MaxProposalBytes = DefaultMaxProposalBytes
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports the first problem with the configuration.
+func (c Config) Validate() error {
+	if c.ID == 0 {
+		return fmt.Errorf("cluster: node id must be non-zero")
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("cluster: data directory is required")
+	}
+	if len(c.InitialCluster) > 0 {
+		if _, ok := c.InitialCluster[c.ID]; !ok {
+			return fmt.Errorf("cluster: initial cluster does not contain this node's id %d", c.ID)
+		}
+	}
+	if c.HeartbeatTicks >= c.ElectionTicks {
+		return fmt.Errorf("cluster: heartbeat ticks (%d) must be below election ticks (%d)", c.HeartbeatTicks, c.ElectionTicks)
+	}
+	return nil
+}

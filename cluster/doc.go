@@ -1,0 +1,42 @@
+// Package cluster owns rdb's raft node: the Ready loop, the durable log
+// (etcd's WAL under a raft.MemoryStorage), proposals and their waiters,
+// ReadIndex-based linearizable reads, membership addresses, and the apply
+// of committed commands to the db package.
+//
+// It does not own gRPC or any client-facing API: peer traffic leaves
+// through the Transport interface, which the rpc package implements, and
+// arrives through Node.Step.
+//
+// # Concurrency
+//
+// One goroutine, started by Node.Run, owns the raft.RawNode, the log
+// store and the apply cursor. Every other goroutine talks to it through
+// channels (proposals, inbound messages, read requests, status queries) or
+// reads a few atomically published fields (leader, term, role, applied
+// index). All exported methods of Node are safe for concurrent use.
+//
+// # The Ready loop
+//
+// Each Ready is handled in the order the raft README prescribes:
+//
+//  1. A leader sends its messages first: it may write to its own disk in
+//     parallel with replicating to followers.
+//  2. Entries and HardState are appended to the WAL with a single fsync
+//     for the whole Ready (the WAL syncs only when raft.MustSync says so).
+//  3. A follower sends its messages only after that fsync, because they
+//     acknowledge what was just persisted.
+//  4. Committed entries are applied to SQLite in one transaction per Ready
+//     (db.ApplyBatch), which also records the applied index; conf changes
+//     are then applied to raft, even when the database had already seen
+//     them, and waiting proposers receive their results.
+//  5. ReadStates release the linearizable reads waiting on them.
+//  6. Advance.
+//
+// # Restart
+//
+// On restart the WAL is replayed into the MemoryStorage and raft starts
+// with Applied = 0, so every committed entry is delivered again: conf
+// changes rebuild the membership, and the database skips the entries at or
+// below its stored applied index. Restart time therefore grows with the
+// length of the log until log compaction (snapshots) bounds it.
+package cluster

@@ -1,0 +1,29 @@
+package cluster
+
+import "errors"
+
+var (
+	// ErrNoLeader means no leader is known, so the request was not
+	// proposed (it did not take effect).
+	ErrNoLeader = errors.New("cluster: no leader")
+	// ErrProposalDropped means raft dropped the proposal before it was
+	// appended anywhere (it did not take effect).
+	ErrProposalDropped = errors.New("cluster: proposal dropped")
+	// ErrLeaderLost means the node lost its leader while a write was in
+	// flight: it may or may not be committed.
+	ErrLeaderLost = errors.New("cluster: leader lost, outcome unknown")
+	// ErrTimeout means a write waited past its deadline: its outcome is
+	// unknown.
+	ErrTimeout = errors.New("cluster: timed out, outcome unknown")
+	// ErrStopped means the node is shutting down or has stopped.
+	ErrStopped = errors.New("cluster: node stopped")
+	// ErrTooLarge means an encoded command is over the proposal size limit.
+	ErrTooLarge = errors.New("cluster: proposal too large")
+	// ErrNotReadOnly means a query contained a statement that writes.
+	ErrNotReadOnly = errors.New("cluster: statement is not read-only")
+	// ErrStale means the node has not heard from a leader within the
+	// requested freshness bound.
+	ErrStale = errors.New("cluster: node is stale")
+	// ErrWrongNode means the data directory belongs to another node id.
+	ErrWrongNode = errors.New("cluster: data directory belongs to another node")
+)

@@ -1,0 +1,311 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"rdb/command"
+	"rdb/db"
+)
+
+// maxDrain bounds how many queued events of one kind the loop takes
+// before handling a Ready, so that proposals batch into one append and
+// one fsync without starving the other inputs.
+const maxDrain = 1024
+
+// loop is the single goroutine that owns the RawNode.
+func (n *Node) loop(ctx context.Context) error {
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	readRetry := time.Duration(n.cfg.ElectionTicks) * n.cfg.TickInterval / 2
+	var lastRegister time.Time
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			n.rn.Tick()
+			now := time.Now()
+			// A round that raft silently dropped (no leader, leader
+			// change) is re-issued with a fresh context.
+			n.reads.requeue(now, readRetry)
+			if n.leader.Load() != 0 && now.Sub(lastRegister) > time.Second && n.shouldRegister() {
+				lastRegister = now
+				n.proposeSelf()
+			}
+		case p := <-n.propc:
+			n.propose(p)
+		drainpropc:
+			for i := 0; i < maxDrain; i++ {
+				select {
+				case p := <-n.propc:
+					n.propose(p)
+				default:
+					break drainpropc
+				}
+			}
+		case m := <-n.recvc:
+			n.step(m)
+		drainrecvc:
+			for i := 0; i < maxDrain; i++ {
+				select {
+				case m := <-n.recvc:
+					n.step(m)
+				default:
+					break drainrecvc
+				}
+			}
+		case r := <-n.readc:
+			n.reads.add(r)
+		drainreadc:
+			for i := 0; i < maxDrain; i++ {
+				select {
+				case r := <-n.readc:
+					n.reads.add(r)
+				default:
+					break drainreadc
+				}
+			}
+		case id := <-n.unreach:
+			n.rn.ReportUnreachable(id)
+		case reply := <-n.statusc:
+			reply <- n.status()
+		}
+
+		n.issueReads()
+		if n.rn.HasReady() {
+			if err := n.handleReady(ctx); err != nil {
+				n.log.Error("node stopping on fatal error", "err", err)
+				return err
+			}
+		}
+	}
+}
+
+func (n *Node) propose(p proposal) {
+	if err := n.rn.Propose(p.data); err != nil {
+		if errors.Is(err, raft.ErrProposalDropped) {
+			if n.leader.Load() == 0 {
+				err = ErrNoLeader
+			} else {
+				err = ErrProposalDropped
+			}
+		}
+		if p.requestID != 0 {
+			n.waiters.deliver(p.requestID, applyResult{err: err})
+		}
+	}
+}
+
+func (n *Node) step(m *raftpb.Message) {
+	if lead := n.leader.Load(); lead != 0 && m.GetFrom() == lead {
+		n.leaderSeen(time.Now())
+	}
+	if err := n.rn.Step(m); err != nil {
+		n.log.Debug("step", "from", m.GetFrom(), "type", m.GetType().String(), "err", err)
+	}
+}
+
+// issueReads starts a ReadIndex round for the pending reads, or fails them
+// at once when no leader is known.
+func (n *Node) issueReads() {
+	if len(n.reads.pending) == 0 {
+		return
+	}
+	if n.leader.Load() == 0 {
+		n.reads.failAll(ErrNoLeader)
+		return
+	}
+	if rctx := n.reads.startBatch(time.Now()); rctx != nil {
+		n.rn.ReadIndex(rctx)
+	}
+}
+
+// handleReady processes one Ready in the order described in doc.go.
+func (n *Node) handleReady(ctx context.Context) error {
+	rd := n.rn.Ready()
+
+	if rd.SoftState != nil {
+		n.updateSoftState(rd.SoftState)
+	}
+	isLeader := n.leader.Load() == n.cfg.ID
+
+	// 1. The leader replicates in parallel with its own disk write.
+	if isLeader {
+		n.transport.Send(rd.Messages)
+	}
+	// 2. Persist entries and HardState: one fsync for the Ready.
+	if err := n.store.save(rd.HardState, rd.Entries); err != nil {
+		return err
+	}
+	if rd.HardState != nil {
+		n.term.Store(rd.HardState.GetTerm())
+		n.commit.Store(rd.HardState.GetCommit())
+	}
+	// 3. Followers acknowledge only what is now durable.
+	if !isLeader {
+		n.transport.Send(rd.Messages)
+	}
+	// 4. Apply.
+	if len(rd.CommittedEntries) > 0 {
+		if err := n.apply(ctx, rd.CommittedEntries); err != nil {
+			return err
+		}
+	}
+	// 5. Release linearizable reads.
+	for _, rs := range rd.ReadStates {
+		n.reads.resolve(rs.RequestCtx, rs.Index)
+	}
+	// 6. Advance.
+	n.rn.Advance(rd)
+	return nil
+}
+
+func (n *Node) updateSoftState(ss *raft.SoftState) {
+	prev := n.leader.Load()
+	n.leader.Store(ss.Lead)
+	role := roleName(ss.RaftState)
+	n.role.Store(role)
+	if ss.Lead != prev {
+		n.log.Info("leader changed", "from", prev, "to", ss.Lead, "role", role)
+		if ss.Lead == n.cfg.ID {
+			n.leaderSeen(time.Now())
+		}
+		// Pending reads are re-issued with fresh contexts: a deposed
+		// leader's late answer must match nothing.
+		n.reads.requeue(time.Now(), 0)
+		if ss.Lead == 0 {
+			n.reads.failAll(ErrNoLeader)
+			// Writes in flight may or may not commit under a future
+			// leader: tell their callers so now rather than at their
+			// deadline.
+			n.waiters.failAll(ErrLeaderLost)
+		}
+	}
+}
+
+func roleName(s raft.StateType) string {
+	switch s {
+	case raft.StateLeader:
+		return "leader"
+	case raft.StateCandidate:
+		return "candidate"
+	case raft.StatePreCandidate:
+		return "pre-candidate"
+	default:
+		return "follower"
+	}
+}
+
+// apply applies committed entries to the database in one transaction,
+// then conf changes to raft, then hands results to waiting proposers.
+func (n *Node) apply(ctx context.Context, ents []*raftpb.Entry) error {
+	batch := make([]db.Entry, len(ents))
+	for i, e := range ents {
+		batch[i].Index = e.GetIndex()
+		if e.GetType() != raftpb.EntryNormal || len(e.GetData()) == 0 {
+			continue
+		}
+		cmd, err := command.Unmarshal(e.GetData())
+		if err != nil {
+			// An entry this node cannot read would make it diverge:
+			// stop rather than skip it.
+			return fmt.Errorf("apply index %d: %w", e.GetIndex(), err)
+		}
+		batch[i].Command = cmd
+		batch[i].WantResults = cmd.GetProposerId() == n.cfg.ID && cmd.GetRequestId() != 0 && n.waiters.has(cmd.GetRequestId())
+	}
+	// Never bounded by a wall clock: every replica must finish the same
+	// work (see the architecture notes), so the context is not the
+	// caller's.
+	results, err := n.db.ApplyBatch(context.WithoutCancel(ctx), batch)
+	if err != nil {
+		return fmt.Errorf("apply entries %d-%d: %w", ents[0].GetIndex(), ents[len(ents)-1].GetIndex(), err)
+	}
+	for i, e := range ents {
+		switch e.GetType() {
+		case raftpb.EntryConfChange:
+			var cc raftpb.ConfChange
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return fmt.Errorf("apply index %d: conf change: %w", e.GetIndex(), err)
+			}
+			n.applyConfChange(&cc, cc.GetContext())
+		case raftpb.EntryConfChangeV2:
+			var cc raftpb.ConfChangeV2
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return fmt.Errorf("apply index %d: conf change: %w", e.GetIndex(), err)
+			}
+			n.applyConfChange(&cc, cc.GetContext())
+		case raftpb.EntryNormal:
+			cmd := batch[i].Command
+			if cmd == nil {
+				continue
+			}
+			if cmd.GetType() == command.CommandType_COMMAND_TYPE_SET_MEMBER && cmd.GetMember() != nil {
+				n.setMember(cmd.GetMember())
+			}
+			if batch[i].WantResults {
+				var res []*command.Result
+				if i < len(results) {
+					res = results[i]
+				}
+				n.waiters.deliver(cmd.GetRequestId(), applyResult{results: res, index: e.GetIndex()})
+			}
+		}
+	}
+	n.applied.set(ents[len(ents)-1].GetIndex())
+	return nil
+}
+
+// applyConfChange applies a conf change to raft (always, even when the
+// database had already recorded its index) and to the member table.
+func (n *Node) applyConfChange(cc raftpb.ConfChangeI, context []byte) {
+	n.rn.ApplyConfChange(cc)
+	v2 := cc.AsV2()
+	var m command.Member
+	if len(context) > 0 {
+		if err := proto.Unmarshal(context, &m); err != nil {
+			n.log.Warn("conf change with unreadable context", "err", err)
+		}
+	}
+	for _, ch := range v2.GetChanges() {
+		switch ch.GetType() {
+		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+			if m.GetId() == ch.GetNodeId() {
+				n.setMember(&m)
+			} else {
+				n.setMember(&command.Member{Id: ch.GetNodeId()})
+			}
+		case raftpb.ConfChangeRemoveNode:
+			n.removeMember(ch.GetNodeId())
+		}
+	}
+}
+
+// shouldRegister reports whether this node must publish its addresses:
+// it has caught up with the log and the member table lacks them.
+func (n *Node) shouldRegister() bool {
+	applied, _ := n.applied.get()
+	return applied >= n.commit.Load() && !n.selfRegistered()
+}
+
+// proposeSelf proposes this node's addresses into the member table.
+func (n *Node) proposeSelf() {
+	data, err := command.Marshal(&command.Command{
+		Type:       command.CommandType_COMMAND_TYPE_SET_MEMBER,
+		ProposerId: n.cfg.ID,
+		Member:     &command.Member{Id: n.cfg.ID, PeerAddr: n.cfg.PeerAddr, ClientAddr: n.cfg.ClientAddr},
+	})
+	if err != nil {
+		n.log.Error("encode member", "err", err)
+		return
+	}
+	n.propose(proposal{data: data})
+}

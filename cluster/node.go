@@ -1,0 +1,254 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"rdb/command"
+	"rdb/db"
+)
+
+// Node is one rdb cluster member: a raft node whose state machine is a
+// db.DB. Create it with New, then call Run.
+type Node struct {
+	cfg       Config
+	db        *db.DB
+	transport Transport
+	log       *slog.Logger
+
+	// Owned by the loop goroutine once Run starts.
+	rn    *raft.RawNode
+	store *logStore
+	reads *readTracker
+
+	propc   chan proposal
+	recvc   chan *raftpb.Message
+	readc   chan *readRequest
+	statusc chan chan Status
+	unreach chan uint64
+	stopped chan struct{} // closed when Run returns
+
+	waiters *waiters
+	applied *appliedNotifier
+	reqID   atomic.Uint64
+
+	// Published by the loop for other goroutines.
+	leader       atomic.Uint64
+	term         atomic.Uint64
+	commit       atomic.Uint64
+	role         atomic.Value // string
+	leaderSeenAt atomic.Int64 // unix nanos of the last message from a leader
+
+	membersMu sync.RWMutex // guards members
+	members   map[uint64]*command.Member
+
+	runOnce sync.Once
+}
+
+// proposal is a command for the loop to propose.
+type proposal struct {
+	data      []byte
+	requestID uint64 // 0: nobody waits
+}
+
+// New validates cfg and opens the raft log. It does not start goroutines.
+// The caller keeps ownership of database and transport, and closes the
+// database after Run has returned.
+func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	store, err := openLogStore(cfg.DataDir, cfg.ID)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:       cfg,
+		db:        database,
+		transport: transport,
+		log:       cfg.Logger.With("component", "cluster", "node_id", cfg.ID),
+		store:     store,
+		reads:     newReadTracker(rand.Uint64() >> 1),
+		propc:     make(chan proposal, 4096),
+		recvc:     make(chan *raftpb.Message, 4096),
+		readc:     make(chan *readRequest, 4096),
+		statusc:   make(chan chan Status),
+		unreach:   make(chan uint64, 64),
+		stopped:   make(chan struct{}),
+		waiters:   newWaiters(),
+		members:   make(map[uint64]*command.Member),
+	}
+	n.reqID.Store(rand.Uint64() >> 1)
+	n.role.Store("follower")
+
+	ctx := context.Background()
+	applied, err := database.AppliedIndex(ctx)
+	if err != nil {
+		store.close()
+		return nil, fmt.Errorf("read applied index: %w", err)
+	}
+	n.applied = newAppliedNotifier(applied)
+	members, err := database.Members(ctx)
+	if err != nil {
+		store.close()
+		return nil, fmt.Errorf("read members: %w", err)
+	}
+	for _, m := range members {
+		n.members[m.GetId()] = m
+		if m.GetPeerAddr() != "" && m.GetId() != cfg.ID {
+			transport.SetPeer(m.GetId(), m.GetPeerAddr())
+		}
+	}
+	for id, addr := range cfg.InitialCluster {
+		if _, known := n.members[id]; !known {
+			n.members[id] = &command.Member{Id: id, PeerAddr: addr}
+			if id != cfg.ID {
+				transport.SetPeer(id, addr)
+			}
+		}
+	}
+
+	rc := &raft.Config{
+		ID:                        cfg.ID,
+		ElectionTick:              cfg.ElectionTicks,
+		HeartbeatTick:             cfg.HeartbeatTicks,
+		Storage:                   store.storage,
+		Applied:                   0, // replay every committed entry: see doc.go
+		MaxSizePerMsg:             cfg.MaxSizePerMsg,
+		MaxCommittedSizePerReady:  cfg.MaxCommittedSizePerReady,
+		MaxUncommittedEntriesSize: cfg.MaxUncommittedSize,
+		MaxInflightMsgs:           cfg.MaxInflightMsgs,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		StepDownOnRemoval:         true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		Logger:                    raftLogger{l: n.log.With("component", "raft")},
+	}
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		store.close()
+		return nil, fmt.Errorf("raft: %w", err)
+	}
+	if !store.existing {
+		if len(cfg.InitialCluster) == 0 {
+			store.close()
+			return nil, fmt.Errorf("cluster: new data directory and no initial cluster")
+		}
+		peers := make([]raft.Peer, 0, len(cfg.InitialCluster))
+		for id, addr := range cfg.InitialCluster {
+			ctxBytes, err := marshalMember(&command.Member{Id: id, PeerAddr: addr})
+			if err != nil {
+				store.close()
+				return nil, err
+			}
+			peers = append(peers, raft.Peer{ID: id, Context: ctxBytes})
+		}
+		sortPeers(peers)
+		if err := rn.Bootstrap(peers); err != nil {
+			store.close()
+			return nil, fmt.Errorf("raft bootstrap: %w", err)
+		}
+		n.log.Info("bootstrapped new cluster", "members", len(peers))
+	} else {
+		n.log.Info("restarting from log", "applied_index", applied)
+	}
+	n.rn = rn
+	return n, nil
+}
+
+// ID returns this node's raft id.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// Run drives the node until ctx is cancelled or a fatal error (an I/O
+// failure of the log or the database) stops it. It closes the raft log
+// before returning. Run may be called once.
+func (n *Node) Run(ctx context.Context) error {
+	err := ErrStopped
+	n.runOnce.Do(func() {
+		defer close(n.stopped)
+		err = n.loop(ctx)
+		n.waiters.failAll(ErrStopped)
+		n.reads.failAll(ErrStopped)
+		if cerr := n.store.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close wal: %w", cerr)
+		}
+	})
+	return err
+}
+
+// Step hands a message received from a peer to the loop.
+func (n *Node) Step(ctx context.Context, m *raftpb.Message) error {
+	select {
+	case n.recvc <- m:
+		return nil
+	case <-n.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ReportUnreachable tells raft that a peer could not be reached, so the
+// leader probes it instead of streaming to it.
+func (n *Node) ReportUnreachable(id uint64) {
+	select {
+	case n.unreach <- id:
+	default:
+	}
+}
+
+// Leader returns the current leader's id and client address ("" when not
+// known).
+func (n *Node) Leader() (uint64, string) {
+	id := n.leader.Load()
+	if id == 0 {
+		return 0, ""
+	}
+	n.membersMu.RLock()
+	defer n.membersMu.RUnlock()
+	if m, ok := n.members[id]; ok {
+		return id, m.GetClientAddr()
+	}
+	return id, ""
+}
+
+// IsLeader reports whether this node believes it is the leader.
+func (n *Node) IsLeader() bool { return n.leader.Load() == n.cfg.ID }
+
+// AppliedIndex returns the highest index applied to the database.
+func (n *Node) AppliedIndex() uint64 {
+	idx, _ := n.applied.get()
+	return idx
+}
+
+// nextRequestID returns a request id unique among this node's proposals.
+func (n *Node) nextRequestID() uint64 { return n.reqID.Add(1) }
+
+func sortPeers(p []raft.Peer) {
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && p[j].ID < p[j-1].ID; j-- {
+			p[j], p[j-1] = p[j-1], p[j]
+		}
+	}
+}
+
+// withWriteDeadline applies the configured write timeout to a context
+// without a deadline.
+func (n *Node) withWriteDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, n.cfg.WriteTimeout)
+}
+
+// leaderSeen records contact with a leader, for freshness-bounded reads.
+func (n *Node) leaderSeen(t time.Time) { n.leaderSeenAt.Store(t.UnixNano()) }

@@ -1,0 +1,103 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// readRequest is one caller waiting for a linearizable read index.
+type readRequest struct {
+	done chan readResult // buffered, size 1
+}
+
+type readResult struct {
+	index uint64
+	err   error
+}
+
+// readBatch is one ReadIndex round shared by every request that arrived
+// while no round was being started.
+type readBatch struct {
+	id       uint64
+	issuedAt time.Time
+	reqs     []*readRequest
+}
+
+// readTracker batches ReadIndex requests. Only the loop goroutine uses it.
+//
+// It follows etcd's lessons: every round (and every retry of a round)
+// carries a fresh request context, so a late ReadState of an abandoned
+// round matches nothing; a leader change re-issues pending rounds; and
+// nothing is served before raft answers, which a new leader does only
+// after it committed an entry of its term.
+type readTracker struct {
+	nextID   uint64
+	pending  []*readRequest
+	inflight map[uint64]*readBatch
+}
+
+func newReadTracker(seed uint64) *readTracker {
+	return &readTracker{nextID: seed, inflight: make(map[uint64]*readBatch)}
+}
+
+func (t *readTracker) add(r *readRequest) { t.pending = append(t.pending, r) }
+
+// startBatch moves the pending requests into a new round and returns its
+// request context, or nil when nothing is pending.
+func (t *readTracker) startBatch(now time.Time) []byte {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	t.nextID++
+	b := &readBatch{id: t.nextID, issuedAt: now, reqs: t.pending}
+	t.pending = nil
+	t.inflight[b.id] = b
+	return encodeReadID(b.id)
+}
+
+// resolve releases the round whose context is rctx.
+func (t *readTracker) resolve(rctx []byte, index uint64) {
+	if len(rctx) != 8 {
+		return
+	}
+	id := binary.BigEndian.Uint64(rctx)
+	b, ok := t.inflight[id]
+	if !ok {
+		return
+	}
+	delete(t.inflight, id)
+	for _, r := range b.reqs {
+		r.done <- readResult{index: index}
+	}
+}
+
+// requeue moves rounds older than age (all when age is 0) back to pending,
+// to be issued again with fresh contexts.
+func (t *readTracker) requeue(now time.Time, age time.Duration) {
+	for id, b := range t.inflight {
+		if age == 0 || now.Sub(b.issuedAt) >= age {
+			delete(t.inflight, id)
+			t.pending = append(t.pending, b.reqs...)
+		}
+	}
+}
+
+// failAll fails every pending and in-flight request.
+func (t *readTracker) failAll(err error) {
+	for id, b := range t.inflight {
+		delete(t.inflight, id)
+		for _, r := range b.reqs {
+			r.done <- readResult{err: err}
+		}
+	}
+	for _, r := range t.pending {
+		r.done <- readResult{err: err}
+	}
+	t.pending = nil
+}
+
+func encodeReadID(id uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, id)
+	return b
+}

@@ -1,0 +1,30 @@
+package cluster
+
+import (
+	"context"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Transport carries raft messages to peers. The rpc package implements it
+// over gRPC streams; tests use an in-memory one. Implementations must not
+// block the caller: a message that cannot be delivered is dropped (raft
+// retransmits) and may be reported through Reporter.ReportUnreachable.
+type Transport interface {
+	// Send queues messages for delivery to their To node.
+	Send(msgs []*raftpb.Message)
+	// SetPeer records or updates the peer address of a node.
+	SetPeer(id uint64, peerAddr string)
+	// RemovePeer forgets a node.
+	RemovePeer(id uint64)
+}
+
+// Stepper receives raft messages from the transport.
+type Stepper interface {
+	// Step hands an inbound message to the node.
+	Step(ctx context.Context, m *raftpb.Message) error
+	// ReportUnreachable tells raft that a peer could not be reached.
+	ReportUnreachable(id uint64)
+}
+
+var _ Stepper = (*Node)(nil)

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"rdb/cluster"
+	"rdb/db"
+	"rdb/rpc"
+	"rdb/rpc/rpcpb"
+)
+
+// serveOptions holds the flags of `rdb serve`.
+type serveOptions struct {
+	id              uint64
+	dataDir         string
+	listen          string
+	peerListen      string
+	advertiseClient string
+	advertisePeer   string
+	initialCluster  string
+	logLevel        string
+	logFormat       string
+	maxRequestBytes int
+	tick            time.Duration
+	electionTicks   int
+	heartbeatTicks  int
+	writeTimeout    time.Duration
+}
+
+func newServeCommand() *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run an rdb node",
+		Long: `Run an rdb node.
+
+With no flags, runs a single-node database in ./rdb-data, serving clients
+on 127.0.0.1:5001.
+
+A local three-node cluster:
+
+  rdb serve --id 1 --data-dir d1 --listen 127.0.0.1:5001 --peer-listen 127.0.0.1:7001 \
+    --initial-cluster 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
+  (and the same with ids 2 and 3, ports 5002/7002 and 5003/7003)
+
+Nodes learn each other's client addresses through the log. SIGINT and
+SIGTERM stop a node cleanly; a write acknowledged to a client is on a
+majority of disks (fsynced) and survives kill -9.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.Uint64Var(&o.id, "id", 1, "node id, unique in the cluster, non-zero")
+	f.StringVar(&o.dataDir, "data-dir", "rdb-data", "directory for the raft log and the SQLite database")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:5001", "client gRPC listen address")
+	f.StringVar(&o.peerListen, "peer-listen", "127.0.0.1:7001", "raft peer listen address")
+	f.StringVar(&o.advertiseClient, "advertise-client", "", "client address other nodes and clients should dial (default: --listen)")
+	f.StringVar(&o.advertisePeer, "advertise-peer", "", "peer address other nodes should dial (default: --peer-listen)")
+	f.StringVar(&o.initialCluster, "initial-cluster", "", "bootstrap members as id=peer-addr,... (default: this node alone); ignored on restart")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.IntVar(&o.maxRequestBytes, "max-request-bytes", rpc.DefaultMaxRequestBytes, "largest accepted request, in bytes")
+	f.DurationVar(&o.tick, "tick", cluster.DefaultTickInterval, "raft tick interval")
+	f.IntVar(&o.electionTicks, "election-ticks", cluster.DefaultElectionTicks, "election timeout, in ticks")
+	f.IntVar(&o.heartbeatTicks, "heartbeat-ticks", cluster.DefaultHeartbeatTicks, "heartbeat interval, in ticks")
+	f.DurationVar(&o.writeTimeout, "write-timeout", cluster.DefaultWriteTimeout, "deadline for writes whose client set none")
+	return cmd
+}
+
+// parseInitialCluster parses "1=host:port,2=host:port".
+func parseInitialCluster(s string) (map[uint64]string, error) {
+	out := make(map[uint64]string)
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		idStr, addr, ok := strings.Cut(part, "=")
+		if !ok || addr == "" {
+			return nil, fmt.Errorf("initial cluster entry %q: want id=host:port", part)
+		}
+		id, err := strconv.ParseUint(strings.TrimSpace(idStr), 10, 64)
+		if err != nil || id == 0 {
+			return nil, fmt.Errorf("initial cluster entry %q: id must be a positive integer", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("initial cluster entry %q: %w", part, err)
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("initial cluster: id %d listed twice", id)
+		}
+		out[id] = strings.TrimSpace(addr)
+	}
+	return out, nil
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+func runServe(ctx context.Context, o *serveOptions) error {
+	// SQLite's localtime must not depend on the host's zone: every node
+	// computes the same result.
+	os.Setenv("TZ", "UTC")
+	time.Local = time.UTC
+
+	logger, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	if o.id == 0 {
+		return errors.New("--id must be non-zero")
+	}
+	clientAddr := o.advertiseClient
+	if clientAddr == "" {
+		clientAddr = o.listen
+	}
+	peerAddr := o.advertisePeer
+	if peerAddr == "" {
+		peerAddr = o.peerListen
+	}
+	initial := map[uint64]string{o.id: peerAddr}
+	if o.initialCluster != "" {
+		if initial, err = parseInitialCluster(o.initialCluster); err != nil {
+			return err
+		}
+		if _, ok := initial[o.id]; !ok {
+			return fmt.Errorf("--initial-cluster does not list this node's id %d", o.id)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// Listen first, so a busy port fails before anything is created.
+	clientLis, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("client listen: %w", err)
+	}
+	defer clientLis.Close()
+	peerLis, err := net.Listen("tcp", o.peerListen)
+	if err != nil {
+		return fmt.Errorf("peer listen: %w", err)
+	}
+	defer peerLis.Close()
+
+	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	database, err := db.Open(ctx, db.Config{Path: filepath.Join(o.dataDir, "db.sqlite"), Logger: logger})
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer database.Close()
+
+	var node *cluster.Node
+	transport := rpc.NewPeerTransport(o.id, func(id uint64) {
+		if node != nil {
+			node.ReportUnreachable(id)
+		}
+	}, logger)
+	defer transport.Close()
+
+	node, err = cluster.New(cluster.Config{
+		ID:             o.id,
+		DataDir:        o.dataDir,
+		PeerAddr:       peerAddr,
+		ClientAddr:     clientAddr,
+		InitialCluster: initial,
+		TickInterval:   o.tick,
+		ElectionTicks:  o.electionTicks,
+		HeartbeatTicks: o.heartbeatTicks,
+		WriteTimeout:   o.writeTimeout,
+		Logger:         logger,
+	}, database, transport)
+	if err != nil {
+		return err
+	}
+
+	server := rpc.NewServer(rpc.ServerConfig{
+		MaxRequestBytes: o.maxRequestBytes,
+		Version:         version,
+		DataDir:         o.dataDir,
+		Logger:          logger,
+	}, node)
+	defer server.Close()
+
+	clientSrv := grpc.NewServer(
+		grpc.MaxRecvMsgSize(server.MaxRecvMsgSize()),
+		grpc.MaxConcurrentStreams(1024),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	rpcpb.RegisterDBServer(clientSrv, server)
+	healthSrv := health.NewServer()
+	healthpb.RegisterHealthServer(clientSrv, healthSrv)
+	reflection.Register(clientSrv)
+
+	peerSrv := grpc.NewServer(grpc.MaxRecvMsgSize(128 << 20))
+	rpcpb.RegisterRaftServer(peerSrv, rpc.NewRaftService(node))
+
+	nodeCtx, cancelNode := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		errc <- node.Run(nodeCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := peerSrv.Serve(peerLis); err != nil {
+			errc <- fmt.Errorf("peer server: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := clientSrv.Serve(clientLis); err != nil {
+			errc <- fmt.Errorf("client server: %w", err)
+		}
+	}()
+	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	logger.Info("rdb node serving", "id", o.id, "listen", o.listen, "peer_listen", o.peerListen,
+		"advertise_client", clientAddr, "advertise_peer", peerAddr, "data_dir", o.dataDir, "version", version)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "reason", context.Cause(ctx))
+	case runErr = <-errc:
+		logger.Error("node failed", "err", runErr)
+	}
+
+	// Ordered shutdown: stop taking requests, stop the node, then close
+	// the transport and the database (deferred, in reverse order).
+	healthSrv.Shutdown()
+	stopGracefully(clientSrv, 3*time.Second)
+	cancelNode()
+	peerSrv.Stop()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil && !errors.Is(err, cluster.ErrStopped) && runErr == nil {
+			runErr = err
+		}
+	}
+	if runErr == nil {
+		logger.Info("stopped cleanly")
+	}
+	return runErr
+}
+
+// stopGracefully lets in-flight calls finish for up to d, then stops.
+func stopGracefully(s *grpc.Server, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		s.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		s.Stop()
+		<-done
+	}
+}

@@ -1,0 +1,392 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"rdb/command"
+)
+
+// Internal schema. See doc.go.
+const (
+	sqlCreateApplied = `CREATE TABLE IF NOT EXISTS _rdb_applied(id INTEGER PRIMARY KEY CHECK (id=1), idx INTEGER NOT NULL)`
+	sqlCreateMembers = `CREATE TABLE IF NOT EXISTS _rdb_members(id INTEGER PRIMARY KEY, peer_addr TEXT, client_addr TEXT)`
+	sqlGetApplied    = `SELECT idx FROM _rdb_applied WHERE id=1`
+	sqlSetApplied    = `INSERT INTO _rdb_applied(id, idx) VALUES(1, ?) ON CONFLICT(id) DO UPDATE SET idx=excluded.idx`
+	sqlSetMember     = `INSERT INTO _rdb_members(id, peer_addr, client_addr) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET peer_addr=excluded.peer_addr, client_addr=excluded.client_addr`
+	sqlMembers       = `SELECT id, peer_addr, client_addr FROM _rdb_members ORDER BY id`
+)
+
+// Entry is one raft entry to apply.
+type Entry struct {
+	// Index is the raft index of the entry.
+	Index uint64
+	// Command is the decoded command; nil for raft entries without one
+	// (empty entries, conf changes): only the applied index advances.
+	Command *command.Command
+	// WantResults: the proposer waits for this entry's results. When false
+	// the results may be omitted (nil) and COMMAND_TYPE_QUERY entries need
+	// not run at all.
+	WantResults bool
+}
+
+func (d *DB) initSchema() error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	w := d.w
+	for _, s := range []string{sqlCreateApplied, sqlCreateMembers} {
+		if err := w.exec(s); err != nil {
+			return fmt.Errorf("db: create internal tables: %w", err)
+		}
+	}
+	idx, err := d.readApplied()
+	if err != nil {
+		return err
+	}
+	d.applied.Store(idx)
+	w.auth.mode = authWrite
+	return nil
+}
+
+// readApplied reads the applied index on the writer (internal mode).
+func (d *DB) readApplied() (uint64, error) {
+	w := d.w
+	st, err := d.cached(d.icache, sqlGetApplied)
+	if err != nil {
+		return 0, fmt.Errorf("db: read applied index: %w", err)
+	}
+	res, err := w.run(st, true)
+	if err != nil {
+		return 0, fmt.Errorf("db: read applied index: %w", err)
+	}
+	if len(res.Rows) == 0 {
+		return 0, nil
+	}
+	return uint64(res.Rows[0].Values[0].GetInteger()), nil
+}
+
+// cached returns a prepared statement of the writer from cache, preparing
+// it if needed. User and internal statements have separate caches: a
+// statement prepared under the internal authorizer must never be reused for
+// user SQL.
+func (d *DB) cached(cache map[string]uintptr, sql string) (uintptr, error) {
+	if st, ok := cache[sql]; ok {
+		return st, nil
+	}
+	st, err := d.w.prepare(sql, sqlite3.SQLITE_PREPARE_PERSISTENT)
+	if err != nil || st == 0 {
+		return st, err
+	}
+	if len(cache) >= DefaultStmtCacheSize {
+		for k, v := range cache {
+			d.w.finalize(v)
+			delete(cache, k)
+		}
+	}
+	cache[sql] = st
+	return st, nil
+}
+
+// internal runs fn with the writer's authorizer allowing everything.
+func (d *DB) internal(fn func() error) error {
+	prev := d.w.auth.mode
+	d.w.auth.mode = authInternal
+	defer func() { d.w.auth.mode = prev }()
+	return fn()
+}
+
+func (d *DB) execInternal(sql string, params ...*command.Parameter) error {
+	return d.internal(func() error {
+		st, err := d.cached(d.icache, sql)
+		if err != nil {
+			return err
+		}
+		if err := d.w.bind(st, params); err != nil {
+			sqlite3.Xsqlite3_clear_bindings(d.w.tls, st)
+			return err
+		}
+		_, err = d.w.run(st, false)
+		sqlite3.Xsqlite3_clear_bindings(d.w.tls, st)
+		return err
+	})
+}
+
+// AppliedIndex returns the index stored by the last committed apply.
+func (d *DB) AppliedIndex(ctx context.Context) (uint64, error) {
+	if d.closed.Load() {
+		return 0, ErrClosed
+	}
+	return d.applied.Load(), nil
+}
+
+// Apply is ApplyBatch of one entry.
+func (d *DB) Apply(ctx context.Context, e Entry) ([]*command.Result, error) {
+	res, err := d.ApplyBatch(ctx, []Entry{e})
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// errRolledBack reports that a statement ended the whole SQLite transaction
+// (INSERT OR ROLLBACK, RAISE(ROLLBACK) ...): the batch is redone without it.
+var errRolledBack = errors.New("db: transaction rolled back by statement")
+
+// ApplyBatch applies entries in index order inside one SQLite transaction,
+// storing the highest index as the applied index in that same transaction.
+// Entries at or below the stored applied index are skipped (nil results).
+// It returns one []*command.Result per entry (nil when the entry was skipped,
+// had no command, or did not want results). A returned error means an I/O or
+// internal failure after which the node must stop; SQL errors of statements
+// are deterministic results in Result.Error.
+//
+// ApplyBatch must be called from one goroutine at a time. ctx is not used to
+// interrupt SQL: an apply never stops half way on one replica only.
+func (d *DB) ApplyBatch(ctx context.Context, entries []Entry) ([][]*command.Result, error) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.closed.Load() {
+		return nil, ErrClosed
+	}
+	out := make([][]*command.Result, len(entries))
+	applied := d.applied.Load()
+	var last uint64
+	for _, e := range entries {
+		if e.Index > applied && e.Index > last {
+			last = e.Index
+		}
+	}
+	if last == 0 {
+		return out, nil
+	}
+	defer d.vfs.clear()
+	// Entries whose statement rolled the whole transaction back: their
+	// results are fixed and they are skipped when the batch is redone.
+	var rolledBack map[int][]*command.Result
+	for attempt := 0; ; attempt++ {
+		err := d.applyOnce(entries, applied, out, rolledBack)
+		if err == nil {
+			break
+		}
+		var rb *rollbackError
+		if errors.As(err, &rb) && attempt < len(entries) {
+			if rolledBack == nil {
+				rolledBack = map[int][]*command.Result{}
+			}
+			rolledBack[rb.entry] = rb.results
+			continue
+		}
+		return nil, err
+	}
+	d.applied.Store(last)
+	return out, nil
+}
+
+type rollbackError struct {
+	entry   int
+	results []*command.Result
+}
+
+func (e *rollbackError) Error() string { return errRolledBack.Error() }
+
+// applyOnce runs one attempt of a batch in one transaction.
+func (d *DB) applyOnce(entries []Entry, applied uint64, out [][]*command.Result, rolledBack map[int][]*command.Result) (err error) {
+	if err := d.execInternal("BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	defer func() {
+		if err != nil && sqlite3.Xsqlite3_get_autocommit(d.w.tls, d.w.db) == 0 {
+			if rerr := d.execInternal("ROLLBACK"); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("db: rollback: %w", rerr))
+			}
+		}
+	}()
+	var last uint64
+	for i, e := range entries {
+		if e.Index <= applied || e.Index <= last {
+			out[i] = nil
+			continue
+		}
+		last = e.Index
+		if r, ok := rolledBack[i]; ok {
+			if e.WantResults {
+				out[i] = r
+			}
+			continue
+		}
+		res, err := d.applyEntry(e)
+		if err != nil {
+			var rb *rollbackError
+			if errors.As(err, &rb) {
+				rb.entry = i
+			}
+			return err
+		}
+		if e.WantResults {
+			out[i] = res
+		} else {
+			out[i] = nil
+		}
+	}
+	if err := d.execInternal(sqlSetApplied, &command.Parameter{Value: command.Integer(int64(last))}); err != nil {
+		return fmt.Errorf("db: store applied index: %w", err)
+	}
+	if err := d.execInternal("COMMIT"); err != nil {
+		return fmt.Errorf("db: commit: %w", err)
+	}
+	return nil
+}
+
+// applyEntry applies one entry inside the open transaction.
+func (d *DB) applyEntry(e Entry) ([]*command.Result, error) {
+	c := e.Command
+	if c == nil {
+		return nil, nil
+	}
+	switch c.GetType() {
+	case command.CommandType_COMMAND_TYPE_EXECUTE:
+		return d.execute(c, e.WantResults, false)
+	case command.CommandType_COMMAND_TYPE_QUERY:
+		if !e.WantResults {
+			return nil, nil
+		}
+		return d.execute(c, true, true)
+	case command.CommandType_COMMAND_TYPE_SET_MEMBER:
+		m := c.GetMember()
+		if m == nil {
+			return []*command.Result{{Error: "set member: no member"}}, nil
+		}
+		err := d.execInternal(sqlSetMember,
+			&command.Parameter{Value: command.Integer(int64(m.GetId()))},
+			&command.Parameter{Value: command.Text(m.GetPeerAddr())},
+			&command.Parameter{Value: command.Text(m.GetClientAddr())})
+		if err != nil {
+			return nil, fmt.Errorf("db: set member: %w", err)
+		}
+		return []*command.Result{{RowsAffected: 1}}, nil
+	default:
+		return nil, nil
+	}
+}
+
+// fatalCode reports whether a SQLite result code means the node, not the
+// statement, failed.
+func fatalCode(primary int32) bool {
+	switch primary {
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM,
+		sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_BUSY,
+		sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_INTERNAL, sqlite3.SQLITE_PERM:
+		return true
+	}
+	return false
+}
+
+// execute runs the statements of c. Each statement runs in its own
+// savepoint; with c.Transaction all of them share one and the first failure
+// undoes them all.
+func (d *DB) execute(c *command.Command, wantRows, readOnly bool) ([]*command.Result, error) {
+	d.vfs.set(c.GetTimeUnixNanos())
+	d.det.rng = c.GetRandomSeed()
+	stmts := c.GetStatements()
+	results := make([]*command.Result, 0, len(stmts))
+	tx := c.GetTransaction()
+	if tx {
+		if err := d.execInternal("SAVEPOINT rdb_tx"); err != nil {
+			return nil, fmt.Errorf("db: savepoint: %w", err)
+		}
+	}
+	for i, s := range stmts {
+		if !tx {
+			if err := d.execInternal("SAVEPOINT rdb_stmt"); err != nil {
+				return nil, fmt.Errorf("db: savepoint: %w", err)
+			}
+		}
+		res, serr := d.runUser(s, wantRows, readOnly)
+		if serr != nil {
+			var se *sqliteError
+			if errors.As(serr, &se) && fatalCode(se.primary()) {
+				return nil, fmt.Errorf("db: statement %d: %w", i+1, serr)
+			}
+			res = &command.Result{Error: serr.Error()}
+		}
+		results = append(results, res)
+		if sqlite3.Xsqlite3_get_autocommit(d.w.tls, d.w.db) != 0 {
+			// The statement ended the whole transaction (ON CONFLICT
+			// ROLLBACK, RAISE(ROLLBACK)): the entry takes no effect and the
+			// batch is redone without it.
+			if res.Error == "" {
+				res.Error = "statement rolled back the transaction"
+			}
+			for j := i + 1; j < len(stmts); j++ {
+				results = append(results, &command.Result{Error: fmt.Sprintf("not executed: statement %d failed", i+1)})
+			}
+			return nil, &rollbackError{results: results}
+		}
+		if serr != nil {
+			if tx {
+				if err := d.execInternal("ROLLBACK TO rdb_tx"); err != nil {
+					return nil, fmt.Errorf("db: rollback to savepoint: %w", err)
+				}
+				if err := d.execInternal("RELEASE rdb_tx"); err != nil {
+					return nil, fmt.Errorf("db: release savepoint: %w", err)
+				}
+				for j := i + 1; j < len(stmts); j++ {
+					results = append(results, &command.Result{Error: fmt.Sprintf("not executed: statement %d failed", i+1)})
+				}
+				return results, nil
+			}
+			if err := d.execInternal("ROLLBACK TO rdb_stmt"); err != nil {
+				return nil, fmt.Errorf("db: rollback to savepoint: %w", err)
+			}
+		}
+		if !tx {
+			if err := d.execInternal("RELEASE rdb_stmt"); err != nil {
+				return nil, fmt.Errorf("db: release savepoint: %w", err)
+			}
+		}
+	}
+	if tx {
+		if err := d.execInternal("RELEASE rdb_tx"); err != nil {
+			return nil, fmt.Errorf("db: release savepoint: %w", err)
+		}
+	}
+	return results, nil
+}
+
+// runUser runs one user statement on the writer under the write authorizer
+// and the operation budget.
+func (d *DB) runUser(s *command.Statement, wantRows, readOnly bool) (*command.Result, error) {
+	w := d.w
+	d.det.steps, d.det.exceeded = 0, 0
+	d.det.maxSteps = 0
+	if d.cfg.MaxApplySteps > 0 {
+		d.det.maxSteps = (d.cfg.MaxApplySteps + progressPeriod - 1) / progressPeriod
+	}
+	defer func() { d.det.maxSteps = 0 }()
+	if isVacuumInto(s.GetSql()) {
+		return nil, &sqliteError{code: sqlite3.SQLITE_AUTH, msg: "refused: ATTACH, DETACH and VACUUM INTO are not allowed"}
+	}
+	st, err := d.cached(d.cache, s.GetSql())
+	if err != nil {
+		return nil, err
+	}
+	if st == 0 {
+		return &command.Result{}, nil
+	}
+	if readOnly && sqlite3.Xsqlite3_stmt_readonly(w.tls, st) == 0 {
+		return nil, &sqliteError{code: sqlite3.SQLITE_ERROR, msg: "statement is not read-only"}
+	}
+	defer sqlite3.Xsqlite3_clear_bindings(w.tls, st)
+	if err := w.bind(st, s.GetParameters()); err != nil {
+		return nil, err
+	}
+	w.auth.reason = ""
+	res, err := w.run(st, wantRows)
+	if err != nil && d.det.exceeded != 0 {
+		return nil, &sqliteError{code: sqlite3.SQLITE_ERROR, msg: fmt.Sprintf("statement exceeded the operation budget of %d steps", d.cfg.MaxApplySteps)}
+	}
+	return res, err
+}

@@ -1,0 +1,303 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"sync"
+	"sync/atomic"
+
+	"modernc.org/libc"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxReaders = 4
+	// DefaultMaxLength is SQLITE_LIMIT_LENGTH: the largest string or blob.
+	DefaultMaxLength = 4 << 20
+	// DefaultMaxSQLLength is SQLITE_LIMIT_SQL_LENGTH.
+	DefaultMaxSQLLength = 1 << 20
+	// DefaultMaxApplySteps is the default operation budget of one statement
+	// during apply, in SQLite virtual machine instructions.
+	DefaultMaxApplySteps = 1_000_000_000
+	// DefaultStmtCacheSize is the number of prepared statements the writer keeps.
+	DefaultStmtCacheSize = 256
+)
+
+// Fixed hardening limits (reliability.md).
+const (
+	limitExprDepth      = 100
+	limitTriggerDepth   = 100
+	limitVariables      = 32766
+	limitLikePattern    = 1000
+	readerBusyTimeoutMs = 5000
+)
+
+// Config configures Open. The zero value of a field selects its default.
+type Config struct {
+	// Path is the SQLite file; it is created if missing (its directory must exist).
+	Path string
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+	// MaxReaders is the size of the read-only connection pool (default 4).
+	MaxReaders int
+	// MaxLength is the largest string or blob value in bytes (default 4 MiB).
+	MaxLength int
+	// MaxApplySteps bounds the virtual machine instructions of one statement
+	// during apply (default 1e9; negative disables). Over the budget the
+	// statement fails with a deterministic error. Every replica must use the
+	// same value.
+	MaxApplySteps int64
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.MaxReaders <= 0 {
+		c.MaxReaders = DefaultMaxReaders
+	}
+	if c.MaxLength <= 0 {
+		c.MaxLength = DefaultMaxLength
+	}
+	if c.MaxApplySteps == 0 {
+		c.MaxApplySteps = DefaultMaxApplySteps
+	}
+	return c
+}
+
+// Validate reports whether c is usable.
+func (c Config) Validate() error {
+	if c.Path == "" {
+		return errors.New("db: config: empty Path")
+	}
+	return nil
+}
+
+// DB is the SQLite database of one node: one writer connection used by the
+// apply goroutine and a pool of read-only connections. See the package
+// documentation for the concurrency contract.
+type DB struct {
+	cfg Config
+	log *slog.Logger
+
+	vfs *clockVFS
+
+	// Writer side: owned by the goroutine calling ApplyBatch/Apply.
+	wmu     sync.Mutex // serializes writer use (ApplyBatch is single-goroutine; this guards Close)
+	wdb     *sql.DB
+	wconn   *sql.Conn
+	w       *sconn
+	det     *detState
+	detMem  uintptr
+	cache   map[string]uintptr // prepared user statements of the writer
+	icache  map[string]uintptr // prepared internal statements of the writer
+	applied atomic.Uint64
+
+	rdb *sql.DB
+
+	closed atomic.Bool
+
+	mu sync.Mutex // guards readers
+	// readers maps each driver connection of the read pool to its raw handle.
+	readers map[any]*sconn
+}
+
+// Open opens (creating if needed) the database at cfg.Path, configures the
+// writer and the read pool, and creates the internal tables.
+func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	d := &DB{cfg: cfg, log: cfg.Logger, cache: map[string]uintptr{}, icache: map[string]uintptr{}, readers: map[any]*sconn{}}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if d.vfs, err = newClockVFS(); err != nil {
+		return nil, err
+	}
+
+	q := url.Values{}
+	q.Set("vfs", d.vfs.Name())
+	q.Set("_defensive", "1")
+	q.Add("_pragma", "journal_mode(WAL)")
+	// The raft log is the source of truth: no fsync per commit.
+	q.Add("_pragma", "synchronous(OFF)")
+	q.Add("_pragma", "trusted_schema(0)")
+	q.Add("_pragma", "cell_size_check(1)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	if d.wdb, err = sql.Open("sqlite", cfg.Path+"?"+q.Encode()); err != nil {
+		return nil, fmt.Errorf("db: open writer: %w", err)
+	}
+	d.wdb.SetMaxOpenConns(1)
+	d.wdb.SetMaxIdleConns(1)
+	if d.wconn, err = d.wdb.Conn(ctx); err != nil {
+		return nil, fmt.Errorf("db: open writer: %w", err)
+	}
+	err = d.wconn.Raw(func(dc any) error {
+		w, err := newSconn(dc)
+		if err != nil {
+			return err
+		}
+		d.w = w
+		w.auth = &authState{mode: authInternal}
+		if err := dc.(sqlite.AuthorizerRegisterer).RegisterAuthorizer(w.auth.authorizer()); err != nil {
+			return fmt.Errorf("register authorizer: %w", err)
+		}
+		d.setLimits(w)
+		d.det, d.detMem = newDetState(w.tls)
+		if d.detMem == 0 {
+			return errors.New("out of memory")
+		}
+		return installDeterminism(w, d.detMem)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("db: open writer: %w", err)
+	}
+	if err := d.initSchema(); err != nil {
+		return nil, err
+	}
+
+	rq := url.Values{}
+	rq.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", readerBusyTimeoutMs))
+	rq.Add("_pragma", "trusted_schema(0)")
+	rq.Add("_pragma", "query_only(1)")
+	if d.rdb, err = sql.Open("sqlite", cfg.Path+"?"+rq.Encode()); err != nil {
+		return nil, fmt.Errorf("db: open readers: %w", err)
+	}
+	d.rdb.SetMaxOpenConns(cfg.MaxReaders)
+	d.rdb.SetMaxIdleConns(cfg.MaxReaders)
+	d.rdb.SetConnMaxLifetime(0)
+	d.rdb.SetConnMaxIdleTime(0)
+	return d, nil
+}
+
+func (d *DB) setLimits(c *sconn) {
+	c.setLimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+	c.setLimit(sqlite3.SQLITE_LIMIT_LENGTH, int32(d.cfg.MaxLength))
+	c.setLimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, DefaultMaxSQLLength)
+	c.setLimit(sqlite3.SQLITE_LIMIT_EXPR_DEPTH, limitExprDepth)
+	c.setLimit(sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH, limitTriggerDepth)
+	c.setLimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limitVariables)
+	c.setLimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, limitLikePattern)
+}
+
+// Close closes the database. It is idempotent; it waits for an apply in
+// progress. Readers in progress finish before the pool closes.
+func (d *DB) Close() error {
+	if d.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	if d.rdb != nil {
+		d.mu.Lock()
+		for _, r := range d.readers {
+			r.free()
+		}
+		d.readers = map[any]*sconn{}
+		d.mu.Unlock()
+		errs = append(errs, d.rdb.Close())
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.w != nil {
+		for _, st := range d.cache {
+			d.w.finalize(st)
+		}
+		for _, st := range d.icache {
+			d.w.finalize(st)
+		}
+		d.cache, d.icache = nil, nil
+		if d.detMem != 0 {
+			// Unhook before freeing the memory the callbacks use.
+			sqlite3.Xsqlite3_progress_handler(d.w.tls, d.w.db, 0, 0, 0)
+		}
+	}
+	if d.wconn != nil {
+		errs = append(errs, d.wconn.Close())
+	}
+	if d.wdb != nil {
+		errs = append(errs, d.wdb.Close())
+	}
+	if d.w != nil {
+		tls := libc.NewTLS()
+		if d.detMem != 0 {
+			libc.Xfree(tls, d.detMem)
+		}
+		tls.Close()
+		d.w.free()
+	}
+	if d.vfs != nil {
+		d.vfs.close()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("db: close: %w", err)
+	}
+	return nil
+}
+
+// withReader runs fn on a connection of the read pool. ctx's end interrupts
+// the SQL in progress.
+func (d *DB) withReader(ctx context.Context, fn func(c *sconn) error) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	conn, err := d.rdb.Conn(ctx)
+	if err != nil {
+		if d.closed.Load() {
+			return ErrClosed
+		}
+		return fmt.Errorf("db: reader: %w", err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		d.mu.Lock()
+		c := d.readers[dc]
+		if c == nil {
+			var err error
+			if c, err = newSconn(dc); err != nil {
+				d.mu.Unlock()
+				return err
+			}
+			c.auth = &authState{mode: authRead}
+			if err := dc.(sqlite.AuthorizerRegisterer).RegisterAuthorizer(c.auth.authorizer()); err != nil {
+				d.mu.Unlock()
+				c.free()
+				return fmt.Errorf("db: register authorizer: %w", err)
+			}
+			d.setLimits(c)
+			d.readers[dc] = c
+		}
+		d.mu.Unlock()
+
+		var fired sync.WaitGroup
+		fired.Add(1)
+		stop := context.AfterFunc(ctx, func() {
+			defer fired.Done()
+			tls := libc.NewTLS()
+			sqlite3.Xsqlite3_interrupt(tls, c.db)
+			tls.Close()
+		})
+		defer func() {
+			if !stop() {
+				// The interrupt ran or is running: wait, so it cannot hit
+				// the next user of this connection.
+				fired.Wait()
+			}
+		}()
+		err := fn(c)
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("db: %w (%v)", ctx.Err(), err)
+		}
+		return err
+	})
+}

@@ -1,0 +1,52 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of package db. Test with errors.Is.
+var (
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("db: closed")
+	// ErrNotReadOnly is returned by Query for a statement that could write
+	// or change connection state.
+	ErrNotReadOnly = errors.New("db: statement is not read-only")
+	// ErrRefused is returned by CheckWrite for a statement that cannot be
+	// replicated faithfully.
+	ErrRefused = errors.New("db: statement refused")
+	// ErrSQL marks an error reported by SQLite for a statement (syntax,
+	// constraint, no such table...). The concrete type is *StatementError.
+	ErrSQL = errors.New("db: sql error")
+)
+
+// StatementError is a SQL error of one statement of a request. It matches
+// ErrSQL with errors.Is.
+type StatementError struct {
+	// Index is the 0-based position of the statement in the request.
+	Index int
+	// Err is SQLite's error.
+	Err error
+}
+
+// Error implements error.
+func (e *StatementError) Error() string {
+	return fmt.Sprintf("db: statement %d: %v", e.Index+1, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *StatementError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrSQL.
+func (e *StatementError) Is(target error) bool { return target == ErrSQL }
+
+// sqliteError is an error reported by SQLite with its (extended) result code.
+type sqliteError struct {
+	code int32 // extended result code
+	msg  string
+}
+
+func (e *sqliteError) Error() string { return e.msg }
+
+// primary returns the primary result code.
+func (e *sqliteError) primary() int32 { return e.code & 0xff }

@@ -1,0 +1,248 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"rdb/command"
+)
+
+// inMode runs fn with the authorizer of c in mode m.
+func inMode(c *sconn, m authMode, fn func() error) error {
+	prev := c.auth.mode
+	c.auth.mode = m
+	defer func() { c.auth.mode = prev }()
+	return fn()
+}
+
+// readTx runs fn inside a read transaction of c, so that every statement of
+// fn sees the same snapshot.
+func readTx(c *sconn, fn func() error) error {
+	if err := inMode(c, authInternal, func() error { return c.exec("BEGIN") }); err != nil {
+		return fmt.Errorf("db: begin read: %w", err)
+	}
+	err := fn()
+	if cerr := inMode(c, authInternal, func() error { return c.exec("COMMIT") }); cerr != nil && err == nil {
+		err = fmt.Errorf("db: end read: %w", cerr)
+	}
+	return err
+}
+
+// classify prepares sql on a reader and reports whether it is read-only.
+// The caller finalizes the returned statement.
+func classify(c *sconn, sql string) (uintptr, bool, error) {
+	var st uintptr
+	var ro bool
+	err := inMode(c, authRead, func() error {
+		var err error
+		st, err = c.prepare(sql, 0)
+		if err != nil {
+			if c.auth.notReadOnly {
+				return nil // denied because not read-only
+			}
+			return err
+		}
+		ro = st == 0 || (sqlite3.Xsqlite3_stmt_readonly(c.tls, st) != 0 && !c.auth.notReadOnly)
+		return nil
+	})
+	return st, ro, err
+}
+
+// Query runs read-only statements on the read pool, in one read transaction.
+// ctx's deadline or cancellation interrupts them. A statement that would
+// write gives an error wrapping ErrNotReadOnly; a SQL error gives a
+// *StatementError (matching ErrSQL). Query is safe for concurrent use; the
+// caller owns the returned results.
+func (d *DB) Query(ctx context.Context, stmts []*command.Statement) ([]*command.Result, error) {
+	results := make([]*command.Result, 0, len(stmts))
+	err := d.withReader(ctx, func(c *sconn) error {
+		return readTx(c, func() error {
+			for i, s := range stmts {
+				st, ro, err := classify(c, s.GetSql())
+				if err != nil {
+					return &StatementError{Index: i, Err: err}
+				}
+				if !ro {
+					c.finalize(st)
+					return fmt.Errorf("db: statement %d: %w", i+1, ErrNotReadOnly)
+				}
+				if st == 0 {
+					results = append(results, &command.Result{})
+					continue
+				}
+				res, err := func() (*command.Result, error) {
+					defer c.finalize(st)
+					if err := c.bind(st, s.GetParameters()); err != nil {
+						return nil, err
+					}
+					return c.run(st, true)
+				}()
+				if err != nil {
+					if cerr := ctx.Err(); cerr != nil {
+						return fmt.Errorf("db: statement %d: %w", i+1, cerr)
+					}
+					return &StatementError{Index: i, Err: err}
+				}
+				res.RowsAffected, res.LastInsertId = 0, 0
+				results = append(results, res)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// ReadOnly reports whether every statement is read-only, without executing
+// them: it prepares each on a reader, with the authorizer and
+// sqlite3_stmt_readonly classifying it. Transaction control, ATTACH/DETACH
+// and PRAGMAs outside a small read-only list count as not read-only. A
+// statement that fails to prepare after only read-only ones gives a
+// *StatementError. ReadOnly is safe for concurrent use.
+func (d *DB) ReadOnly(ctx context.Context, stmts []*command.Statement) (bool, error) {
+	ro := true
+	err := d.withReader(ctx, func(c *sconn) error {
+		for i, s := range stmts {
+			st, r, err := classify(c, s.GetSql())
+			c.finalize(st)
+			if err != nil {
+				ro = false
+				return &StatementError{Index: i, Err: err}
+			}
+			if !r {
+				ro = false
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return ro, nil
+}
+
+// CheckWrite refuses, before proposing, statements that cannot be
+// replicated faithfully: ATTACH/DETACH (and VACUUM INTO), load_extension,
+// PRAGMAs outside a small read-only list, sqlite_dbpage, direct writes to
+// sqlite_schema or to the internal _rdb_* tables, and transaction control
+// (the request's transaction flag replaces it). The error wraps ErrRefused
+// and names the statement (1-based). Statements that fail to prepare for
+// ordinary reasons (syntax, a table an earlier statement creates) are not
+// refused: apply reports them deterministically. Safe for concurrent use.
+func (d *DB) CheckWrite(ctx context.Context, stmts []*command.Statement) error {
+	return d.withReader(ctx, func(c *sconn) error {
+		for i, s := range stmts {
+			var reason string
+			_ = inMode(c, authCheck, func() error {
+				st, _ := c.prepare(s.GetSql(), 0)
+				c.finalize(st)
+				reason = c.auth.reason
+				if reason == "" && c.auth.schemaWrite && !c.auth.ddl {
+					reason = "writing sqlite_schema is not allowed"
+				}
+				if reason == "" && isVacuumInto(s.GetSql()) {
+					// VACUUM INTO attaches only when run: the authorizer
+					// does not see it at prepare time.
+					reason = "ATTACH, DETACH and VACUUM INTO are not allowed"
+				}
+				return nil
+			})
+			if reason != "" {
+				return fmt.Errorf("%w: statement %d: %s", ErrRefused, i+1, reason)
+			}
+		}
+		return nil
+	})
+}
+
+// Members returns the replicated member table, ordered by id. Safe for
+// concurrent use.
+func (d *DB) Members(ctx context.Context) ([]*command.Member, error) {
+	var out []*command.Member
+	err := d.withReader(ctx, func(c *sconn) error {
+		return inMode(c, authInternal, func() error {
+			st, err := c.prepare(sqlMembers, 0)
+			if err != nil {
+				return err
+			}
+			defer c.finalize(st)
+			res, err := c.run(st, true)
+			if err != nil {
+				return err
+			}
+			for _, r := range res.Rows {
+				v := r.GetValues()
+				out = append(out, &command.Member{
+					Id:         uint64(v[0].GetInteger()),
+					PeerAddr:   v[1].GetText(),
+					ClientAddr: v[2].GetText(),
+				})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		var se *sqliteError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("db: members: %w", err)
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// isVacuumInto reports whether sql is a VACUUM ... INTO statement.
+func isVacuumInto(sql string) bool {
+	words := strings.FieldsFunc(strings.ToUpper(stripComments(sql)), func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == ';' || r == '(' || r == ')'
+	})
+	if len(words) == 0 || words[0] != "VACUUM" {
+		return false
+	}
+	for _, w := range words[1:] {
+		if w == "INTO" {
+			return true
+		}
+	}
+	return false
+}
+
+// stripComments removes SQL comments outside string literals.
+func stripComments(sql string) string {
+	var b strings.Builder
+	for i := 0; i < len(sql); i++ {
+		switch {
+		case sql[i] == '\'' || sql[i] == '"':
+			q := sql[i]
+			j := i + 1
+			for j < len(sql) && sql[j] != q {
+				j++
+			}
+			b.WriteString(sql[i:min(j+1, len(sql))])
+			i = j
+		case strings.HasPrefix(sql[i:], "--"):
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+			b.WriteByte(' ')
+		case strings.HasPrefix(sql[i:], "/*"):
+			end := strings.Index(sql[i+2:], "*/")
+			if end < 0 {
+				i = len(sql)
+			} else {
+				i += end + 3
+			}
+			b.WriteByte(' ')
+		default:
+			b.WriteByte(sql[i])
+		}
+	}
+	return b.String()
+}

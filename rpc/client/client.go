@@ -1,0 +1,292 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"rdb/rpc/rpcpb"
+)
+
+// Defaults for Config.
+const (
+	DefaultDialTimeout    = 2 * time.Second
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultMaxMessageSize = 64 << 20
+)
+
+// Config configures a Client.
+type Config struct {
+	// Endpoints are client (gRPC) addresses of cluster nodes, host:port.
+	Endpoints []string
+	// DialTimeout bounds how long one endpoint may take to become ready
+	// before the client moves on to the next.
+	DialTimeout time.Duration
+	// RequestTimeout applies to calls whose context has no deadline.
+	RequestTimeout time.Duration
+	// MaxMessageSize bounds received and sent messages.
+	MaxMessageSize int
+	// Logger receives failover events; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Client talks to an rdb cluster through a list of endpoints.
+type Client struct {
+	cfg Config
+
+	mu      sync.Mutex // guards the fields below
+	conns   map[string]*grpc.ClientConn
+	current int
+	closed  bool
+}
+
+// New returns a Client for the endpoints. It does not dial until the
+// first call.
+func New(cfg Config) (*Client, error) {
+	cfg = cfg.withDefaults()
+	var eps []string
+	for _, e := range cfg.Endpoints {
+		if e = strings.TrimSpace(e); e != "" {
+			eps = append(eps, e)
+		}
+	}
+	if len(eps) == 0 {
+		return nil, ErrNoEndpoints
+	}
+	cfg.Endpoints = eps
+	return &Client{cfg: cfg, conns: make(map[string]*grpc.ClientConn)}, nil
+}
+
+// Endpoints returns the configured endpoints.
+func (c *Client) Endpoints() []string { return append([]string(nil), c.cfg.Endpoints...) }
+
+// Current returns the endpoint calls go to first.
+func (c *Client) Current() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.Endpoints[c.current]
+}
+
+// Close closes every connection. It is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	var errs []error
+	for _, cc := range c.conns {
+		errs = append(errs, cc.Close())
+	}
+	c.conns = nil
+	return errors.Join(errs...)
+}
+
+func (c *Client) conn(endpoint string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if cc, ok := c.conns[endpoint]; ok {
+		return cc, nil
+	}
+	cc, err := grpc.NewClient(endpoint,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(c.cfg.MaxMessageSize),
+			grpc.MaxCallSendMsgSize(c.cfg.MaxMessageSize)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("client: endpoint %s: %w", endpoint, err)
+	}
+	c.conns[endpoint] = cc
+	return cc, nil
+}
+
+// ready waits until cc is connected, for at most the dial timeout. An
+// error means nothing was sent to this endpoint.
+func (c *Client) ready(ctx context.Context, cc *grpc.ClientConn) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	cc.Connect()
+	for {
+		s := cc.GetState()
+		if s == connectivity.Ready {
+			return nil
+		}
+		if !cc.WaitForStateChange(ctx, s) {
+			return fmt.Errorf("not reachable (state %s)", s)
+		}
+	}
+}
+
+func (c *Client) advance(from int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.current == from {
+		c.current = (c.current + 1) % len(c.cfg.Endpoints)
+	}
+}
+
+// callKind says whether a call is safe to repeat after it was sent.
+type callKind int
+
+const (
+	readCall callKind = iota
+	writeCall
+)
+
+// do runs call against endpoints, failing over as the package doc says.
+func (c *Client) do(ctx context.Context, kind callKind, call func(ctx context.Context, cc *grpc.ClientConn) error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		defer cancel()
+	}
+	backoff := 20 * time.Millisecond
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		idx := c.current
+		endpoint := c.cfg.Endpoints[idx]
+		c.mu.Unlock()
+
+		cc, err := c.conn(endpoint)
+		if err != nil {
+			return err
+		}
+		if err := c.ready(ctx, cc); err != nil {
+			lastErr = status.Errorf(codes.Unavailable, "endpoint %s: %v", endpoint, err)
+			c.cfg.Logger.Debug("endpoint not reachable", "endpoint", endpoint, "err", err)
+			c.advance(idx)
+		} else {
+			err = call(ctx, cc)
+			if err == nil {
+				return nil
+			}
+			lastErr = err
+			if !retryable(kind, err) {
+				return err
+			}
+			c.cfg.Logger.Debug("retrying on another endpoint", "endpoint", endpoint, "err", err)
+			c.advance(idx)
+		}
+		// After a full round of endpoints, back off before the next.
+		if (attempt+1)%len(c.cfg.Endpoints) == 0 {
+			select {
+			case <-ctx.Done():
+				return lastErr
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 500*time.Millisecond)
+		}
+		if ctx.Err() != nil {
+			return lastErr
+		}
+	}
+}
+
+// retryable reports whether err after sending a call of this kind allows
+// sending it again elsewhere.
+func retryable(kind callKind, err error) bool {
+	if IsNotApplied(err) {
+		return true
+	}
+	if kind == readCall {
+		return status.Code(err) == codes.Unavailable
+	}
+	return false
+}
+
+// Execute sends writes. See the package doc for when it is retried.
+func (c *Client) Execute(ctx context.Context, req *rpcpb.ExecuteRequest) (*rpcpb.ExecuteResponse, error) {
+	var resp *rpcpb.ExecuteResponse
+	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		resp, err = rpcpb.NewDBClient(cc).Execute(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// Query sends reads; they are retried on another endpoint when one is
+// unavailable.
+func (c *Client) Query(ctx context.Context, req *rpcpb.QueryRequest) (*rpcpb.QueryResponse, error) {
+	var resp *rpcpb.QueryResponse
+	err := c.do(ctx, readCall, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		resp, err = rpcpb.NewDBClient(cc).Query(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// Request sends a mix of reads and writes; it is retried like a write.
+func (c *Client) Request(ctx context.Context, req *rpcpb.RequestRequest) (*rpcpb.RequestResponse, error) {
+	var resp *rpcpb.RequestResponse
+	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		resp, err = rpcpb.NewDBClient(cc).Request(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// Status returns the status of the first endpoint that answers, and that
+// endpoint.
+func (c *Client) Status(ctx context.Context) (*rpcpb.StatusResponse, string, error) {
+	var resp *rpcpb.StatusResponse
+	var ep string
+	err := c.do(ctx, readCall, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		resp, err = rpcpb.NewDBClient(cc).Status(ctx, &rpcpb.StatusRequest{})
+		ep = cc.Target()
+		return err
+	})
+	return resp, ep, err
+}
+
+// StatusOf returns the status of one endpoint, without failover.
+func (c *Client) StatusOf(ctx context.Context, endpoint string) (*rpcpb.StatusResponse, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		defer cancel()
+	}
+	cc, err := c.conn(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ready(ctx, cc); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "endpoint %s: %v", endpoint, err)
+	}
+	return rpcpb.NewDBClient(cc).Status(ctx, &rpcpb.StatusRequest{})
+}

@@ -1,0 +1,15 @@
+// Package client is the Go client of rdb's gRPC API. A Client holds a list
+// of endpoints (client addresses of cluster nodes), sends each call to its
+// current endpoint, and fails over to the next one when that endpoint does
+// not answer.
+//
+// Retries follow one rule: a call is repeated on another endpoint only when
+// it is known not to have taken effect. Reads are always safe to repeat.
+// A write is repeated only if it was never sent (the connection could not
+// be made ready) or the server said it refused the write before proposing
+// it (an ErrorInfo with reason NOT_APPLIED). A write that was sent and then
+// failed in any other way is returned to the caller as is; IsOutcomeUnknown
+// tells whether it may still have been committed.
+//
+// A Client is safe for concurrent use.
+package client

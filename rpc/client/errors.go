@@ -1,0 +1,64 @@
+package client
+
+import (
+	"errors"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Error reasons carried in a google.rpc.ErrorInfo detail of rdb errors
+// (domain ErrorDomain).
+const (
+	ErrorDomain = "rdb"
+	// ReasonNotApplied: the server refused the request before proposing
+	// it; it did not and will not take effect.
+	ReasonNotApplied = "NOT_APPLIED"
+	// ReasonOutcomeUnknown: the write was proposed but its outcome is not
+	// known (leader lost, timeout); it may still be committed.
+	ReasonOutcomeUnknown = "OUTCOME_UNKNOWN"
+)
+
+var (
+	// ErrNoEndpoints means the client was configured with no endpoints.
+	ErrNoEndpoints = errors.New("client: no endpoints")
+	// ErrClosed means the client was closed.
+	ErrClosed = errors.New("client: closed")
+)
+
+// reason returns the ErrorInfo reason of a gRPC error, or "".
+func reason(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return ""
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
+// IsNotApplied reports whether err says the request certainly did not
+// take effect, so that it is safe to send again.
+func IsNotApplied(err error) bool {
+	return reason(err) == ReasonNotApplied
+}
+
+// IsOutcomeUnknown reports whether a failed write may still have been
+// committed: it was sent, and the server did not refuse it outright.
+func IsOutcomeUnknown(err error) bool {
+	if err == nil || IsNotApplied(err) {
+		return false
+	}
+	if reason(err) == ReasonOutcomeUnknown {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.ResourceExhausted, codes.PermissionDenied, codes.FailedPrecondition, codes.Unimplemented:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,86 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+
+	"rdb/cluster"
+	"rdb/command"
+	"rdb/db"
+	"rdb/rpc/client"
+)
+
+// toStatus maps a domain error to a gRPC status error. It is the only
+// place where errors become status codes.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok && !isDomainError(err) {
+		return err
+	}
+	var stmtErr *db.StatementError
+	switch {
+	case errors.As(err, &stmtErr):
+		return status.Error(codes.InvalidArgument, stmtErr.Error())
+	case errors.Is(err, command.ErrTooLarge), errors.Is(err, cluster.ErrTooLarge):
+		return withReason(codes.ResourceExhausted, err.Error(), client.ReasonNotApplied)
+	case errors.Is(err, command.ErrInvalidRequest):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, db.ErrRefused):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, db.ErrNotReadOnly), errors.Is(err, cluster.ErrNotReadOnly):
+		return status.Error(codes.InvalidArgument, "statement writes: send it with Execute: "+err.Error())
+	case errors.Is(err, db.ErrSQL):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrProposalDropped):
+		return withReason(codes.Unavailable, err.Error(), client.ReasonNotApplied)
+	case errors.Is(err, cluster.ErrLeaderLost), errors.Is(err, cluster.ErrStopped):
+		return withReason(codes.Unavailable, err.Error(), client.ReasonOutcomeUnknown)
+	case errors.Is(err, cluster.ErrTimeout):
+		return withReason(codes.DeadlineExceeded, err.Error(), client.ReasonOutcomeUnknown)
+	case errors.Is(err, cluster.ErrStale):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// isDomainError reports whether err wraps one of rdb's sentinels even
+// though it also looks like a status error.
+func isDomainError(err error) bool {
+	return errors.Is(err, db.ErrSQL) || errors.Is(err, db.ErrRefused)
+}
+
+func withReason(code codes.Code, msg, reason string) error {
+	st := status.New(code, msg)
+	if withDetails, err := st.WithDetails(&errdetails.ErrorInfo{Domain: client.ErrorDomain, Reason: reason}); err == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+// statementFailure returns the InvalidArgument error for the first failed
+// statement of results, carrying the full response as a detail, or nil.
+func statementFailure(results []*command.Result, full protoadapt.MessageV1) error {
+	for i, r := range results {
+		if r.GetError() == "" {
+			continue
+		}
+		st := status.New(codes.InvalidArgument, fmt.Sprintf("statement %d: %s", i+1, r.GetError()))
+		if withDetails, err := st.WithDetails(full); err == nil {
+			st = withDetails
+		}
+		return st.Err()
+	}
+	return nil
+}

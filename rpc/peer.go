@@ -1,0 +1,248 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	"rdb/cluster"
+	"rdb/rpc/rpcpb"
+)
+
+// Peer transport tuning.
+const (
+	peerQueueSize      = 8192
+	peerReconnectDelay = 100 * time.Millisecond
+	peerMaxMsgSize     = 64 << 20
+)
+
+// PeerTransport implements cluster.Transport over one long-lived gRPC
+// client stream per peer. Each peer has a queue and a goroutine that owns
+// its stream; Send never blocks: when a queue is full or a stream is
+// down, messages are dropped (raft retransmits) and the peer is reported
+// unreachable.
+type PeerTransport struct {
+	self     uint64
+	reporter func(id uint64)
+	log      *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex // guards peers
+	peers map[uint64]*peerConn
+}
+
+var _ cluster.Transport = (*PeerTransport)(nil)
+
+// NewPeerTransport returns a transport for node self. reporter, if not
+// nil, is told about unreachable peers (wire it to Node.ReportUnreachable).
+func NewPeerTransport(self uint64, reporter func(id uint64), logger *slog.Logger) *PeerTransport {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if reporter == nil {
+		reporter = func(uint64) {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &PeerTransport{
+		self:     self,
+		reporter: reporter,
+		log:      logger.With("component", "transport", "node_id", self),
+		ctx:      ctx,
+		cancel:   cancel,
+		peers:    make(map[uint64]*peerConn),
+	}
+}
+
+// SetPeer implements cluster.Transport.
+func (t *PeerTransport) SetPeer(id uint64, addr string) {
+	if id == t.self || addr == "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.peers[id]; ok {
+		if p.addr == addr {
+			return
+		}
+		p.stop()
+	}
+	p := newPeerConn(t, id, addr)
+	t.peers[id] = p
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		p.run()
+	}()
+}
+
+// RemovePeer implements cluster.Transport.
+func (t *PeerTransport) RemovePeer(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.peers[id]; ok {
+		p.stop()
+		delete(t.peers, id)
+	}
+}
+
+// Send implements cluster.Transport.
+func (t *PeerTransport) Send(msgs []*raftpb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, m := range msgs {
+		p, ok := t.peers[m.GetTo()]
+		if !ok {
+			continue
+		}
+		select {
+		case p.queue <- m:
+		default:
+			t.reporter(m.GetTo())
+		}
+	}
+}
+
+// Close stops every peer goroutine and waits for them.
+func (t *PeerTransport) Close() error {
+	t.cancel()
+	t.mu.Lock()
+	for _, p := range t.peers {
+		p.stop()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	return nil
+}
+
+// peerConn owns the stream to one peer.
+type peerConn struct {
+	t      *PeerTransport
+	id     uint64
+	addr   string
+	queue  chan *raftpb.Message
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newPeerConn(t *PeerTransport, id uint64, addr string) *peerConn {
+	ctx, cancel := context.WithCancel(t.ctx)
+	return &peerConn{t: t, id: id, addr: addr, queue: make(chan *raftpb.Message, peerQueueSize), ctx: ctx, cancel: cancel}
+}
+
+func (p *peerConn) stop() { p.cancel() }
+
+func (p *peerConn) run() {
+	log := p.t.log.With("peer", p.id, "addr", p.addr)
+	cc, err := grpc.NewClient(p.addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(peerMaxMsgSize)))
+	if err != nil {
+		log.Error("peer address unusable", "err", err)
+		return
+	}
+	defer cc.Close()
+	client := rpcpb.NewRaftClient(cc)
+	wasDown := false
+	for p.ctx.Err() == nil {
+		err := p.stream(client)
+		if p.ctx.Err() != nil {
+			return
+		}
+		if !wasDown {
+			log.Warn("peer stream down", "err", err)
+			wasDown = true
+		}
+		p.t.reporter(p.id)
+		// Drop what queued up while the stream was down: raft resends.
+		p.drain()
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-time.After(peerReconnectDelay):
+		}
+	}
+}
+
+// stream sends queued messages over one stream until it fails.
+func (p *peerConn) stream(client rpcpb.RaftClient) error {
+	ctx, cancel := context.WithCancel(p.ctx)
+	defer cancel()
+	st, err := client.Stream(ctx, grpc.WaitForReady(false))
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 4096)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case m := <-p.queue:
+			var err error
+			buf, err = proto.MarshalOptions{}.MarshalAppend(buf[:0], m)
+			if err != nil {
+				return err
+			}
+			if err := st.Send(&rpcpb.RaftMessage{Data: buf}); err != nil {
+				if errors.Is(err, io.EOF) {
+					_, err = st.CloseAndRecv()
+				}
+				return err
+			}
+		}
+	}
+}
+
+func (p *peerConn) drain() {
+	for {
+		select {
+		case <-p.queue:
+		default:
+			return
+		}
+	}
+}
+
+// RaftService implements the internal rdb.v1.Raft service: it receives
+// peers' streams and steps their messages into the node.
+type RaftService struct {
+	rpcpb.UnimplementedRaftServer
+	node cluster.Stepper
+}
+
+// NewRaftService returns the peer service for node.
+func NewRaftService(node cluster.Stepper) *RaftService { return &RaftService{node: node} }
+
+// Stream implements rdb.v1.Raft.
+func (r *RaftService) Stream(st grpc.ClientStreamingServer[rpcpb.RaftMessage, rpcpb.RaftAck]) error {
+	ctx := st.Context()
+	for {
+		in, err := st.Recv()
+		if err == io.EOF {
+			return st.SendAndClose(&rpcpb.RaftAck{})
+		}
+		if err != nil {
+			return err
+		}
+		m := &raftpb.Message{}
+		if err := proto.Unmarshal(in.GetData(), m); err != nil {
+			return err
+		}
+		if err := r.node.Step(ctx, m); err != nil {
+			return err
+		}
+	}
+}

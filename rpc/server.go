@@ -1,0 +1,292 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"rdb/cluster"
+	"rdb/command"
+	"rdb/rpc/rpcpb"
+)
+
+// Node is what the server needs from a cluster node; *cluster.Node
+// satisfies it.
+type Node interface {
+	ID() uint64
+	Execute(ctx context.Context, stmts []*command.Statement, transaction bool) (*cluster.WriteResult, error)
+	StrongQuery(ctx context.Context, stmts []*command.Statement) (*cluster.WriteResult, error)
+	ReadIndex(ctx context.Context) (uint64, error)
+	WaitApplied(ctx context.Context, index uint64) error
+	LocalQuery(ctx context.Context, stmts []*command.Statement) ([]*command.Result, uint64, error)
+	ReadOnly(ctx context.Context, stmts []*command.Statement) (bool, error)
+	CheckFresh(maxStaleness time.Duration) error
+	IsLeader() bool
+	Leader() (uint64, string)
+	Status(ctx context.Context) (cluster.Status, error)
+}
+
+var _ Node = (*cluster.Node)(nil)
+
+// DefaultMaxRequestBytes is the default limit on one request's encoded
+// size.
+const DefaultMaxRequestBytes = 4 << 20
+
+// forwardedKey marks a request that another node forwarded, so it is
+// never forwarded twice.
+const forwardedKey = "rdb-forwarded"
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// MaxRequestBytes refuses larger requests with ResourceExhausted.
+	MaxRequestBytes int
+	// Limits are checked on every request's statements.
+	Limits command.Limits
+	// Version is reported by Status.
+	Version string
+	// DataDir is reported by Status.
+	DataDir string
+	// Logger receives request logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server implements the rdb.v1.DB service on top of a Node. It embeds
+// UnimplementedDBServer so that adding a method to the proto does not
+// break the build before the server implements it.
+type Server struct {
+	rpcpb.UnimplementedDBServer
+	cfg  ServerConfig
+	node Node
+	log  *slog.Logger
+
+	mu    sync.Mutex // guards conns
+	conns map[string]*grpc.ClientConn
+}
+
+// NewServer returns a Server for node.
+func NewServer(cfg ServerConfig, node Node) *Server {
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.Limits == (command.Limits{}) {
+		cfg.Limits = command.DefaultLimits()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, node: node, log: cfg.Logger.With("component", "rpc"), conns: make(map[string]*grpc.ClientConn)}
+}
+
+// MaxRecvMsgSize is the gRPC receive limit to use with this server: the
+// request limit plus room for framing, so that an oversized request gets
+// this server's clear error when possible.
+func (s *Server) MaxRecvMsgSize() int { return s.cfg.MaxRequestBytes + 64<<10 }
+
+// Close closes connections used for forwarding.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for addr, cc := range s.conns {
+		cc.Close()
+		delete(s.conns, addr)
+	}
+	return nil
+}
+
+func (s *Server) checkRequest(req proto.Message, stmts []*command.Statement) error {
+	if size := proto.Size(req); size > s.cfg.MaxRequestBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", command.ErrTooLarge, size, s.cfg.MaxRequestBytes)
+	}
+	return s.cfg.Limits.Validate(stmts)
+}
+
+// Execute implements rdb.v1.DB.
+func (s *Server) Execute(ctx context.Context, req *rpcpb.ExecuteRequest) (*rpcpb.ExecuteResponse, error) {
+	if err := s.checkRequest(req, req.GetStatements()); err != nil {
+		return nil, toStatus(err)
+	}
+	wr, err := s.node.Execute(ctx, req.GetStatements(), req.GetTransaction())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &rpcpb.ExecuteResponse{Results: wr.Results, RaftIndex: wr.Index}
+	if err := statementFailure(resp.Results, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Query implements rdb.v1.DB.
+func (s *Server) Query(ctx context.Context, req *rpcpb.QueryRequest) (*rpcpb.QueryResponse, error) {
+	if err := s.checkRequest(req, req.GetStatements()); err != nil {
+		return nil, toStatus(err)
+	}
+	res, idx, err := s.read(ctx, req.GetStatements(), req.GetConsistency(), req.GetMinIndex(), time.Duration(req.GetMaxStalenessMs())*time.Millisecond)
+	if err != nil {
+		return nil, err
+	}
+	if res.forwarded != nil {
+		return res.forwarded, nil
+	}
+	resp := &rpcpb.QueryResponse{Results: res.results, RaftIndex: idx, NodeId: s.node.ID()}
+	if err := statementFailure(resp.Results, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Request implements rdb.v1.DB: read-only batches are served as queries,
+// anything else goes through the log as one write.
+func (s *Server) Request(ctx context.Context, req *rpcpb.RequestRequest) (*rpcpb.RequestResponse, error) {
+	if err := s.checkRequest(req, req.GetStatements()); err != nil {
+		return nil, toStatus(err)
+	}
+	ro, err := s.node.ReadOnly(ctx, req.GetStatements())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if ro {
+		res, idx, err := s.read(ctx, req.GetStatements(), req.GetConsistency(), req.GetMinIndex(), 0)
+		if err != nil {
+			return nil, err
+		}
+		if res.forwarded != nil {
+			return &rpcpb.RequestResponse{Results: res.forwarded.GetResults(), RaftIndex: res.forwarded.GetRaftIndex(), NodeId: res.forwarded.GetNodeId()}, nil
+		}
+		resp := &rpcpb.RequestResponse{Results: res.results, RaftIndex: idx, NodeId: s.node.ID()}
+		if err := statementFailure(resp.Results, resp); err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}
+	wr, err := s.node.Execute(ctx, req.GetStatements(), req.GetTransaction())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &rpcpb.RequestResponse{Results: wr.Results, RaftIndex: wr.Index, Wrote: true, NodeId: s.node.ID()}
+	if err := statementFailure(resp.Results, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// readResult is a local read, or the response of a forwarded one.
+type readResult struct {
+	results   []*command.Result
+	forwarded *rpcpb.QueryResponse
+}
+
+// read serves a read at the requested level. Errors are status errors.
+func (s *Server) read(ctx context.Context, stmts []*command.Statement, level rpcpb.Consistency, minIndex uint64, maxStale time.Duration) (readResult, uint64, error) {
+	switch level {
+	case rpcpb.Consistency_CONSISTENCY_UNSPECIFIED, rpcpb.Consistency_CONSISTENCY_LINEARIZABLE:
+		idx, err := s.node.ReadIndex(ctx)
+		if err != nil {
+			return readResult{}, 0, toStatus(err)
+		}
+		return s.localRead(ctx, stmts, max(idx, minIndex))
+	case rpcpb.Consistency_CONSISTENCY_NONE:
+		if err := s.node.CheckFresh(maxStale); err != nil {
+			return readResult{}, 0, toStatus(err)
+		}
+		return s.localRead(ctx, stmts, minIndex)
+	case rpcpb.Consistency_CONSISTENCY_WEAK:
+		if s.node.IsLeader() {
+			return s.localRead(ctx, stmts, minIndex)
+		}
+		resp, err := s.forwardWeak(ctx, stmts, minIndex)
+		if err != nil {
+			return readResult{}, 0, err
+		}
+		return readResult{forwarded: resp}, resp.GetRaftIndex(), nil
+	case rpcpb.Consistency_CONSISTENCY_STRONG:
+		wr, err := s.node.StrongQuery(ctx, stmts)
+		if err != nil {
+			return readResult{}, 0, toStatus(err)
+		}
+		return readResult{results: wr.Results}, wr.Index, nil
+	default:
+		return readResult{}, 0, status.Errorf(codes.InvalidArgument, "unknown consistency level %d (use NONE, WEAK, LINEARIZABLE or STRONG)", int32(level))
+	}
+}
+
+func (s *Server) localRead(ctx context.Context, stmts []*command.Statement, minIndex uint64) (readResult, uint64, error) {
+	if minIndex > 0 {
+		if err := s.node.WaitApplied(ctx, minIndex); err != nil {
+			return readResult{}, 0, toStatus(err)
+		}
+	}
+	res, idx, err := s.node.LocalQuery(ctx, stmts)
+	if err != nil {
+		return readResult{}, 0, toStatus(err)
+	}
+	return readResult{results: res}, max(idx, minIndex), nil
+}
+
+// forwardWeak sends a weak read to the leader.
+func (s *Server) forwardWeak(ctx context.Context, stmts []*command.Statement, minIndex uint64) (*rpcpb.QueryResponse, error) {
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedKey)) > 0 {
+		return nil, withReason(codes.Unavailable, "weak read forwarded to a node that is no longer leader", "")
+	}
+	_, addr := s.node.Leader()
+	if addr == "" {
+		return nil, toStatus(cluster.ErrNoLeader)
+	}
+	cc, err := s.conn(addr)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "leader at %s: %v", addr, err)
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
+	return rpcpb.NewDBClient(cc).Query(ctx, &rpcpb.QueryRequest{Statements: stmts, Consistency: rpcpb.Consistency_CONSISTENCY_WEAK, MinIndex: minIndex})
+}
+
+func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cc, ok := s.conns[addr]; ok {
+		return cc, nil
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(s.MaxRecvMsgSize())))
+	if err != nil {
+		return nil, err
+	}
+	s.conns[addr] = cc
+	return cc, nil
+}
+
+// Status implements rdb.v1.DB.
+func (s *Server) Status(ctx context.Context, _ *rpcpb.StatusRequest) (*rpcpb.StatusResponse, error) {
+	st, err := s.node.Status(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &rpcpb.StatusResponse{
+		Id:           st.ID,
+		Role:         st.Role,
+		Term:         st.Term,
+		LeaderId:     st.LeaderID,
+		LeaderAddr:   st.LeaderAddr,
+		CommitIndex:  st.CommitIndex,
+		AppliedIndex: st.AppliedIndex,
+		FirstIndex:   st.FirstIndex,
+		LastIndex:    st.LastIndex,
+		Version:      s.cfg.Version,
+		DataDir:      s.cfg.DataDir,
+	}
+	for _, m := range st.Members {
+		resp.Members = append(resp.Members, &rpcpb.MemberStatus{
+			Id: m.ID, PeerAddr: m.PeerAddr, ClientAddr: m.ClientAddr, Voter: m.Voter, MatchIndex: m.MatchIndex,
+		})
+	}
+	return resp, nil
+}

@@ -1,0 +1,375 @@
+package system_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"rdb/command"
+	"rdb/rpc/client"
+	"rdb/rpc/rpcpb"
+)
+
+// Paths of the binaries built by TestMain.
+var (
+	rdbBin   string
+	shellBin string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "rdb-system-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	rdbBin = filepath.Join(dir, "rdb")
+	shellBin = filepath.Join(dir, "rdb-shell")
+	args := []string{"build"}
+	if os.Getenv("RDB_SYSTEM_RACE") != "0" {
+		// Servers run with the race detector too, unless turned off.
+		args = append(args, "-race")
+	}
+	for bin, pkg := range map[string]string{rdbBin: "rdb/cmd/rdb", shellBin: "rdb/cmd/rdb-shell"} {
+		cmd := exec.Command("go", append(args, "-o", bin, pkg)...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Node is one rdb server process of a test cluster.
+type Node struct {
+	ID         uint64
+	ClientAddr string
+	PeerAddr   string
+	DataDir    string
+	Initial    string // --initial-cluster
+	logPath    string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Cluster is a set of Nodes started together.
+type Cluster struct {
+	Nodes []*Node
+}
+
+// StartCluster starts n nodes as one cluster and waits for a leader.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("system test: skipped with -short")
+	}
+	base := t.TempDir()
+	c := &Cluster{}
+	var parts []string
+	for i := 1; i <= n; i++ {
+		node := &Node{
+			ID:         uint64(i),
+			ClientAddr: freeAddr(t),
+			PeerAddr:   freeAddr(t),
+			DataDir:    filepath.Join(base, fmt.Sprintf("node%d", i)),
+			logPath:    filepath.Join(base, fmt.Sprintf("node%d.log", i)),
+		}
+		c.Nodes = append(c.Nodes, node)
+		parts = append(parts, fmt.Sprintf("%d=%s", i, node.PeerAddr))
+	}
+	for _, node := range c.Nodes {
+		node.Initial = strings.Join(parts, ",")
+		node.Start(t)
+	}
+	t.Cleanup(func() {
+		for _, node := range c.Nodes {
+			node.Kill(t)
+		}
+		if t.Failed() {
+			for _, node := range c.Nodes {
+				node.dumpLog(t)
+			}
+		}
+	})
+	c.WaitLeader(t)
+	return c
+}
+
+// Start starts the node's process (again, after Kill or Stop).
+func (n *Node) Start(t testing.TB) {
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		t.Fatalf("node %d already running", n.ID)
+	}
+	logFile, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatalf("node log: %v", err)
+	}
+	cmd := exec.Command(rdbBin, "serve",
+		"--id", fmt.Sprint(n.ID),
+		"--data-dir", n.DataDir,
+		"--listen", n.ClientAddr,
+		"--peer-listen", n.PeerAddr,
+		"--initial-cluster", n.Initial,
+		"--log-level", "info")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatalf("start node %d: %v", n.ID, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		logFile.Close()
+		close(done)
+	}()
+	n.cmd, n.done = cmd, done
+}
+
+// Kill sends SIGKILL and waits for the process to exit.
+func (n *Node) Kill(t testing.TB) { n.signal(t, syscall.SIGKILL) }
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (n *Node) Stop(t testing.TB) { n.signal(t, syscall.SIGTERM) }
+
+func (n *Node) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.cmd, n.done = nil, nil
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Errorf("node %d did not exit within 30s of %v", n.ID, sig)
+	}
+}
+
+// Restart kills the node and starts it again.
+func (n *Node) Restart(t testing.TB) {
+	t.Helper()
+	n.Kill(t)
+	n.Start(t)
+}
+
+// Running reports whether the process is running.
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd != nil
+}
+
+func (n *Node) dumpLog(t testing.TB) {
+	b, err := os.ReadFile(n.logPath)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > 60 {
+		lines = lines[len(lines)-60:]
+	}
+	t.Logf("--- node %d log (tail) ---\n%s", n.ID, strings.Join(lines, "\n"))
+}
+
+// Endpoints returns every node's client address.
+func (c *Cluster) Endpoints() []string {
+	var eps []string
+	for _, n := range c.Nodes {
+		eps = append(eps, n.ClientAddr)
+	}
+	return eps
+}
+
+// Client returns a client over every endpoint, closed at cleanup.
+func (c *Cluster) Client(t testing.TB) *client.Client {
+	t.Helper()
+	return newClient(t, c.Endpoints()...)
+}
+
+// NodeClient returns a client bound to one node, closed at cleanup.
+func NodeClient(t testing.TB, n *Node) *client.Client {
+	t.Helper()
+	return newClient(t, n.ClientAddr)
+}
+
+func newClient(t testing.TB, endpoints ...string) *client.Client {
+	t.Helper()
+	cl, err := client.New(client.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// Node returns the node with the given id.
+func (c *Cluster) Node(id uint64) *Node {
+	for _, n := range c.Nodes {
+		if n.ID == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// WaitLeader polls the running nodes until they agree on a leader whose
+// client address every one of them knows, and returns it.
+func (c *Cluster) WaitLeader(t testing.TB) *Node {
+	t.Helper()
+	var last string
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		leader, why := c.agreedLeader(t)
+		if leader != nil {
+			return leader
+		}
+		last = why
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no agreed leader within 60s: %s", last)
+	return nil
+}
+
+func (c *Cluster) agreedLeader(t testing.TB) (*Node, string) {
+	var lead uint64
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		st, err := nodeStatus(t, n)
+		if err != nil {
+			return nil, fmt.Sprintf("node %d: %v", n.ID, err)
+		}
+		if st.GetLeaderId() == 0 {
+			return nil, fmt.Sprintf("node %d knows no leader", n.ID)
+		}
+		if lead != 0 && st.GetLeaderId() != lead {
+			return nil, fmt.Sprintf("node %d follows %d, another follows %d", n.ID, st.GetLeaderId(), lead)
+		}
+		if st.GetLeaderAddr() == "" {
+			return nil, fmt.Sprintf("node %d does not know the leader's address yet", n.ID)
+		}
+		lead = st.GetLeaderId()
+	}
+	if lead == 0 {
+		return nil, "no running node"
+	}
+	if ln := c.Node(lead); ln == nil || !ln.Running() {
+		return nil, fmt.Sprintf("nodes still follow stopped node %d", lead)
+	}
+	return c.Node(lead), ""
+}
+
+func nodeStatus(t testing.TB, n *Node) (*rpcpb.StatusResponse, error) {
+	cl, err := client.New(client.Config{Endpoints: []string{n.ClientAddr}, DialTimeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return cl.StatusOf(ctx, n.ClientAddr)
+}
+
+// Followers returns the running nodes other than leader.
+func (c *Cluster) Followers(leader *Node) []*Node {
+	var out []*Node
+	for _, n := range c.Nodes {
+		if n != leader && n.Running() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// stmt builds a statement or fails the test.
+func stmt(t testing.TB, sql string, args ...any) *command.Statement {
+	t.Helper()
+	s, err := command.NewStatement(sql, args...)
+	if err != nil {
+		t.Fatalf("statement: %v", err)
+	}
+	return s
+}
+
+// mustExec runs one write and returns its response.
+func mustExec(t testing.TB, cl *client.Client, sql string, args ...any) *rpcpb.ExecuteResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := cl.Execute(ctx, &rpcpb.ExecuteRequest{Statements: []*command.Statement{stmt(t, sql, args...)}})
+	if err != nil {
+		t.Fatalf("execute %q: %v", sql, err)
+	}
+	return resp
+}
+
+// mustQuery runs one read at a level, optionally after minIndex.
+func mustQuery(t testing.TB, cl *client.Client, level rpcpb.Consistency, minIndex uint64, sql string, args ...any) *command.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := cl.Query(ctx, &rpcpb.QueryRequest{Statements: []*command.Statement{stmt(t, sql, args...)}, Consistency: level, MinIndex: minIndex})
+	if err != nil {
+		t.Fatalf("query %q at %v: %v", sql, level, err)
+	}
+	return resp.GetResults()[0]
+}
+
+// appliedIndex returns a node's applied index.
+func appliedIndex(t testing.TB, n *Node) uint64 {
+	t.Helper()
+	st, err := nodeStatus(t, n)
+	if err != nil {
+		t.Fatalf("status of node %d: %v", n.ID, err)
+	}
+	return st.GetAppliedIndex()
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s: %v", what, timeout, err)
+}
