@@ -1,0 +1,428 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"rdb/command"
+	"rdb/db"
+)
+
+// memNetwork is an in-memory Transport shared by the nodes of a test
+// cluster, with partition controls.
+type memNetwork struct {
+	mu    sync.Mutex
+	nodes map[uint64]*Node
+	cut   map[[2]uint64]bool // from, to
+}
+
+func newMemNetwork() *memNetwork {
+	return &memNetwork{nodes: make(map[uint64]*Node), cut: make(map[[2]uint64]bool)}
+}
+
+// isolate cuts every link to and from id.
+func (nw *memNetwork) isolate(id uint64) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	for other := range nw.nodes {
+		if other != id {
+			nw.cut[[2]uint64{id, other}] = true
+			nw.cut[[2]uint64{other, id}] = true
+		}
+	}
+}
+
+func (nw *memNetwork) heal() {
+	nw.mu.Lock()
+	nw.cut = make(map[[2]uint64]bool)
+	nw.mu.Unlock()
+}
+
+type memTransport struct {
+	nw   *memNetwork
+	self uint64
+}
+
+func (t *memTransport) Send(msgs []*raftpb.Message) {
+	t.nw.mu.Lock()
+	defer t.nw.mu.Unlock()
+	for _, m := range msgs {
+		if t.nw.cut[[2]uint64{t.self, m.GetTo()}] {
+			continue
+		}
+		to, ok := t.nw.nodes[m.GetTo()]
+		if !ok {
+			continue
+		}
+		// Clone as the wire would: nodes must share no memory.
+		select {
+		case to.recvc <- proto.Clone(m).(*raftpb.Message):
+		default:
+		}
+	}
+}
+func (t *memTransport) SetPeer(uint64, string) {}
+func (t *memTransport) RemovePeer(uint64)      {}
+
+// testNode is a node with its database and run loop.
+type testNode struct {
+	*Node
+	db     *db.DB
+	dir    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type testCluster struct {
+	t     testing.TB
+	nw    *memNetwork
+	nodes map[uint64]*testNode
+	peers map[uint64]string
+}
+
+func newTestCluster(t testing.TB, n int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, nw: newMemNetwork(), nodes: make(map[uint64]*testNode), peers: make(map[uint64]string)}
+	for i := 1; i <= n; i++ {
+		c.peers[uint64(i)] = fmt.Sprintf("peer-%d", i)
+	}
+	base := t.TempDir()
+	for i := 1; i <= n; i++ {
+		c.start(uint64(i), filepath.Join(base, fmt.Sprint("n", i)))
+	}
+	t.Cleanup(func() {
+		for id := range c.nodes {
+			c.stop(id)
+		}
+	})
+	return c
+}
+
+func (c *testCluster) start(id uint64, dir string) *testNode {
+	c.t.Helper()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		c.t.Fatal(err)
+	}
+	database, err := db.Open(context.Background(), db.Config{Path: filepath.Join(dir, "db.sqlite")})
+	if err != nil {
+		c.t.Fatalf("open db: %v", err)
+	}
+	node, err := New(Config{
+		ID:             id,
+		DataDir:        dir,
+		PeerAddr:       c.peers[id],
+		ClientAddr:     fmt.Sprintf("client-%d", id),
+		InitialCluster: c.peers,
+		TickInterval:   10 * time.Millisecond,
+		ElectionTicks:  10,
+		HeartbeatTicks: 1,
+		WriteTimeout:   5 * time.Second,
+	}, database, &memTransport{nw: c.nw, self: id})
+	if err != nil {
+		database.Close()
+		c.t.Fatalf("new node %d: %v", id, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tn := &testNode{Node: node, db: database, dir: dir, cancel: cancel, done: make(chan error, 1)}
+	c.nw.mu.Lock()
+	c.nw.nodes[id] = node
+	c.nw.mu.Unlock()
+	c.nodes[id] = tn
+	go func() { tn.done <- node.Run(ctx) }()
+	return tn
+}
+
+func (c *testCluster) stop(id uint64) {
+	tn, ok := c.nodes[id]
+	if !ok {
+		return
+	}
+	c.nw.mu.Lock()
+	delete(c.nw.nodes, id)
+	c.nw.mu.Unlock()
+	tn.cancel()
+	if err := <-tn.done; err != nil {
+		c.t.Errorf("node %d run: %v", id, err)
+	}
+	tn.db.Close()
+	delete(c.nodes, id)
+}
+
+func (c *testCluster) restart(id uint64) *testNode {
+	dir := c.nodes[id].dir
+	c.stop(id)
+	return c.start(id, dir)
+}
+
+// waitLeader waits until every running node agrees on a running leader.
+func (c *testCluster) waitLeader() *testNode {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		var lead uint64
+		agree := true
+		for _, n := range c.nodes {
+			l := n.leader.Load()
+			if l == 0 || (lead != 0 && l != lead) {
+				agree = false
+				break
+			}
+			lead = l
+		}
+		if agree && lead != 0 {
+			if ln, ok := c.nodes[lead]; ok {
+				return ln
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatalf("no leader agreed within 20s")
+	return nil
+}
+
+func (c *testCluster) follower(not uint64) *testNode {
+	for id, n := range c.nodes {
+		if id != not {
+			return n
+		}
+	}
+	return nil
+}
+
+func st(t testing.TB, sql string, args ...any) []*command.Statement {
+	t.Helper()
+	s, err := command.NewStatement(sql, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []*command.Statement{s}
+}
+
+func exec(t testing.TB, n *testNode, sql string, args ...any) *WriteResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wr, err := n.Execute(ctx, st(t, sql, args...), false)
+	if err != nil {
+		t.Fatalf("execute %q on node %d: %v", sql, n.ID(), err)
+	}
+	if e := wr.Results[0].GetError(); e != "" {
+		t.Fatalf("execute %q on node %d: %s", sql, n.ID(), e)
+	}
+	return wr
+}
+
+// linearCount reads count(*) of table t on n through ReadIndex.
+func linearCount(t testing.TB, n *testNode) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	idx, err := n.ReadIndex(ctx)
+	if err != nil {
+		t.Fatalf("read index on node %d: %v", n.ID(), err)
+	}
+	if err := n.WaitApplied(ctx, idx); err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := n.LocalQuery(ctx, st(t, "SELECT count(*) FROM t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res[0].GetRows()[0].GetValues()[0].GetInteger()
+}
+
+func TestCluster_WriteOnFollowerReadEverywhere(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader()
+	f := c.follower(leader.ID())
+	exec(t, f, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+	wr := exec(t, f, "INSERT INTO t VALUES (1, 'a') RETURNING id, v")
+	if got := wr.Results[0].GetRows()[0].GetValues()[1].GetText(); got != "a" {
+		t.Fatalf("RETURNING gave %q", got)
+	}
+	exec(t, leader, "INSERT INTO t VALUES (2, 'b')")
+	for id, n := range c.nodes {
+		if got := linearCount(t, n); got != 2 {
+			t.Errorf("node %d: count %d, want 2", id, got)
+		}
+	}
+	// Replicas are identical.
+	var first string
+	for _, n := range c.nodes {
+		if err := n.WaitApplied(context.Background(), wr.Index+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, n := range c.nodes {
+		h, err := n.Hash(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == "" {
+			first = h
+		} else if h != first {
+			t.Errorf("node %d hash differs", id)
+		}
+	}
+}
+
+func TestCluster_ConcurrentProposalsAppliedOnce(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader()
+	exec(t, leader, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	nodes := []*testNode{}
+	for _, n := range c.nodes {
+		nodes = append(nodes, n)
+	}
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			n := nodes[i%len(nodes)]
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			wr, err := n.Execute(ctx, st(t, "INSERT INTO t VALUES (?)", i), false)
+			if err == nil && wr.Results[0].GetError() != "" {
+				err = errors.New(wr.Results[0].GetError())
+			}
+			if err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("insert: %v", err)
+	}
+	for id, n := range c.nodes {
+		if got := linearCount(t, n); got != 200 {
+			t.Errorf("node %d: count %d, want 200", id, got)
+		}
+	}
+}
+
+func TestCluster_RestartReplaysIdempotently(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader()
+	exec(t, leader, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	for i := 0; i < 20; i++ {
+		exec(t, leader, "INSERT INTO t VALUES (?)", i)
+	}
+	for _, id := range []uint64{1, 2, 3} {
+		c.restart(id)
+	}
+	leader = c.waitLeader()
+	exec(t, leader, "INSERT INTO t VALUES (100)")
+	for id, n := range c.nodes {
+		if got := linearCount(t, n); got != 21 {
+			t.Errorf("node %d after restart: count %d, want 21", id, got)
+		}
+		// Membership was rebuilt from the replayed conf changes.
+		s, err := n.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Members) != 3 {
+			t.Errorf("node %d: %d members after restart", id, len(s.Members))
+		}
+	}
+}
+
+func TestCluster_IsolatedLeaderStepsDownAndFailsFast(t *testing.T) {
+	c := newTestCluster(t, 3)
+	old := c.waitLeader()
+	exec(t, old, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	c.nw.isolate(old.ID())
+
+	// The majority elects a new leader and keeps writing.
+	var newLeader *testNode
+	deadline := time.Now().Add(20 * time.Second)
+	for newLeader == nil && time.Now().Before(deadline) {
+		for id, n := range c.nodes {
+			if id != old.ID() && n.IsLeader() {
+				newLeader = n
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if newLeader == nil {
+		t.Fatal("majority elected no leader")
+	}
+	exec(t, newLeader, "INSERT INTO t VALUES (1)")
+
+	// The isolated node refuses quickly once it knows it has no leader.
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		start := time.Now()
+		_, werr := old.Execute(ctx, st(t, "INSERT INTO t VALUES (2)"), false)
+		_, rerr := old.ReadIndex(ctx)
+		cancel()
+		if errors.Is(werr, ErrNoLeader) && errors.Is(rerr, ErrNoLeader) && time.Since(start) < time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("isolated node: write %v, read %v", werr, rerr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// After healing it rejoins and converges (PreVote: no disruption).
+	c.nw.heal()
+	c.waitLeader()
+	for id, n := range c.nodes {
+		if got := linearCount(t, n); got != 1 {
+			t.Errorf("node %d after heal: count %d, want 1", id, got)
+		}
+	}
+}
+
+func TestCluster_DataDirOfAnotherNodeRefused(t *testing.T) {
+	c := newTestCluster(t, 1)
+	c.waitLeader()
+	dir := c.nodes[1].dir
+	c.stop(1)
+	database, err := db.Open(context.Background(), db.Config{Path: filepath.Join(dir, "db.sqlite")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer database.Close()
+	_, err = New(Config{ID: 2, DataDir: dir, InitialCluster: map[uint64]string{2: "x"}}, database, &memTransport{nw: newMemNetwork(), self: 2})
+	if !errors.Is(err, ErrWrongNode) {
+		t.Fatalf("got %v, want ErrWrongNode", err)
+	}
+}
+
+func TestReadTracker_FreshContextOnRequeue(t *testing.T) {
+	rt := newReadTracker(10)
+	r := &readRequest{done: make(chan readResult, 1)}
+	rt.add(r)
+	first := rt.startBatch(time.Now())
+	rt.requeue(time.Now(), 0) // leader change
+	second := rt.startBatch(time.Now())
+	if string(first) == string(second) {
+		t.Fatal("retry reused the request context")
+	}
+	rt.resolve(first, 5) // a deposed leader's late answer
+	select {
+	case res := <-r.done:
+		t.Fatalf("stale read state served the request: %+v", res)
+	default:
+	}
+	rt.resolve(second, 7)
+	if res := <-r.done; res.index != 7 || res.err != nil {
+		t.Fatalf("got %+v", res)
+	}
+}
