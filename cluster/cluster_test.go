@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -70,6 +71,31 @@ func (t *memTransport) Send(msgs []*raftpb.Message) {
 		}
 	}
 }
+func (t *memTransport) SendSnapshot(ctx context.Context, m *raftpb.Message, data io.Reader, size int64) error {
+	t.nw.mu.Lock()
+	to, ok := t.nw.nodes[m.GetTo()]
+	cut := t.nw.cut[[2]uint64{t.self, m.GetTo()}]
+	t.nw.mu.Unlock()
+	if !ok || cut {
+		return fmt.Errorf("node %d unreachable", m.GetTo())
+	}
+	f, err := os.CreateTemp(to.IncomingSnapshotDir(), "mem-*.db")
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(f, data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n != size {
+		err = fmt.Errorf("copied %d of %d bytes", n, size)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return to.ReceiveSnapshot(ctx, proto.Clone(m).(*raftpb.Message), f.Name())
+}
 func (t *memTransport) SetPeer(uint64, string) {}
 func (t *memTransport) RemovePeer(uint64)      {}
 
@@ -83,15 +109,20 @@ type testNode struct {
 }
 
 type testCluster struct {
-	t     testing.TB
-	nw    *memNetwork
-	nodes map[uint64]*testNode
-	peers map[uint64]string
+	t testing.TB
+	// snapshotEntries, when set, makes nodes compact often.
+	snapshotEntries uint64
+	nw              *memNetwork
+	nodes           map[uint64]*testNode
+	peers           map[uint64]string
 }
 
-func newTestCluster(t testing.TB, n int) *testCluster {
+func newTestCluster(t testing.TB, n int, opts ...func(*testCluster)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, nw: newMemNetwork(), nodes: make(map[uint64]*testNode), peers: make(map[uint64]string)}
+	for _, o := range opts {
+		o(c)
+	}
 	for i := 1; i <= n; i++ {
 		c.peers[uint64(i)] = fmt.Sprintf("peer-%d", i)
 	}
@@ -117,15 +148,17 @@ func (c *testCluster) start(id uint64, dir string) *testNode {
 		c.t.Fatalf("open db: %v", err)
 	}
 	node, err := New(Config{
-		ID:             id,
-		DataDir:        dir,
-		PeerAddr:       c.peers[id],
-		ClientAddr:     fmt.Sprintf("client-%d", id),
-		InitialCluster: c.peers,
-		TickInterval:   10 * time.Millisecond,
-		ElectionTicks:  10,
-		HeartbeatTicks: 1,
-		WriteTimeout:   5 * time.Second,
+		ID:               id,
+		DataDir:          dir,
+		PeerAddr:         c.peers[id],
+		ClientAddr:       fmt.Sprintf("client-%d", id),
+		InitialCluster:   c.peers,
+		TickInterval:     10 * time.Millisecond,
+		ElectionTicks:    10,
+		HeartbeatTicks:   1,
+		WriteTimeout:     5 * time.Second,
+		SnapshotEntries:  c.snapshotEntries,
+		SnapshotTrailing: c.snapshotEntries / 5,
 	}, database, &memTransport{nw: c.nw, self: id})
 	if err != nil {
 		database.Close()
@@ -256,22 +289,47 @@ func TestCluster_WriteOnFollowerReadEverywhere(t *testing.T) {
 		}
 	}
 	// Replicas are identical.
-	var first string
-	for _, n := range c.nodes {
-		if err := n.WaitApplied(context.Background(), wr.Index+1); err != nil {
-			t.Fatal(err)
+	c.assertConverged()
+}
+
+// assertConverged waits until every node has applied the same index and
+// checks that their database hashes are equal.
+func (c *testCluster) assertConverged() {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var applied []uint64
+		var hashes []string
+		for _, n := range c.nodes {
+			before := n.AppliedIndex()
+			h, err := n.Hash(context.Background())
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			if n.AppliedIndex() != before {
+				applied = append(applied, 0) // moved while hashing: retry
+			}
+			applied = append(applied, before)
+			hashes = append(hashes, h)
 		}
-	}
-	for id, n := range c.nodes {
-		h, err := n.Hash(context.Background())
-		if err != nil {
-			t.Fatal(err)
+		same := true
+		for i := range applied[1:] {
+			if applied[i+1] != applied[0] {
+				same = false
+			}
 		}
-		if first == "" {
-			first = h
-		} else if h != first {
-			t.Errorf("node %d hash differs", id)
+		if same {
+			for i := range hashes[1:] {
+				if hashes[i+1] != hashes[0] {
+					c.t.Fatalf("replicas at index %d have different hashes: %v", applied[0], hashes)
+				}
+			}
+			return
 		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("replicas did not reach the same applied index: %v", applied)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -424,5 +482,51 @@ func TestReadTracker_FreshContextOnRequeue(t *testing.T) {
 	rt.resolve(second, 7)
 	if res := <-r.done; res.index != 7 || res.err != nil {
 		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestCluster_CompactionAndCatchUpBySnapshot(t *testing.T) {
+	c := newTestCluster(t, 3, func(c *testCluster) { c.snapshotEntries = 50 })
+	leader := c.waitLeader()
+	exec(t, leader, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+	lagging := c.follower(leader.ID())
+	lagID, lagDir := lagging.ID(), lagging.dir
+	c.stop(lagID)
+	for i := 0; i < 400; i++ {
+		exec(t, leader, "INSERT INTO t VALUES (?, ?)", i, fmt.Sprint("value-", i))
+	}
+	st, err := leader.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SnapshotIndex == 0 || st.FirstIndex <= 2 {
+		t.Fatalf("leader did not compact: snapshot %d, first index %d", st.SnapshotIndex, st.FirstIndex)
+	}
+	// The stopped follower is behind the compacted log: it must catch up
+	// from a snapshot of the leader's database.
+	back := c.start(lagID, lagDir)
+	c.waitLeader()
+	if got := linearCount(t, back); got != 400 {
+		t.Fatalf("caught-up node: count %d, want 400", got)
+	}
+	if bs, err := back.Status(context.Background()); err != nil || bs.SnapshotIndex == 0 {
+		t.Fatalf("caught-up node did not install a snapshot: %+v, %v", bs, err)
+	}
+	exec(t, leader, "INSERT INTO t VALUES (1000, 'after')")
+	if got := linearCount(t, back); got != 401 {
+		t.Fatalf("after catch-up: count %d, want 401", got)
+	}
+	c.assertConverged()
+	// Restart after compaction: the log is read from the snapshot on.
+	for _, id := range []uint64{1, 2, 3} {
+		c.restart(id)
+	}
+	l := c.waitLeader()
+	exec(t, l, "INSERT INTO t VALUES (1001, 'after restart')")
+	c.waitLeader()
+	for id, n := range c.nodes {
+		if got := linearCount(t, n); got != 402 {
+			t.Errorf("node %d after restart: count %d, want 402", id, got)
+		}
 	}
 }

@@ -18,6 +18,10 @@ const (
 	DefaultMaxCommittedPerRdy = 32 << 20
 	DefaultMaxProposalBytes   = 8 << 20
 	DefaultWriteTimeout       = 10 * time.Second
+	DefaultSnapshotEntries    = 10_000
+	DefaultSnapshotTrailing   = 5_000
+	DefaultSnapshotLogBytes   = 64 << 20
+	DefaultSnapshotsKept      = 2
 )
 
 // Config configures a Node. It is validated once by New and copied in.
@@ -54,6 +58,19 @@ type Config struct {
 	// deadline.
 	WriteTimeout time.Duration
 
+	// SnapshotEntries: compact the log after this many applied entries
+	// since the last compaction.
+	SnapshotEntries uint64
+	// SnapshotLogBytes: compact the log once the entries applied since
+	// the last compaction carry this many bytes.
+	SnapshotLogBytes uint64
+	// SnapshotTrailing entries are kept in the log behind a compaction,
+	// so followers that are only a little behind catch up from the log.
+	SnapshotTrailing uint64
+	// SnapshotsKept is how many snapshot files (database copies made to
+	// catch followers up, or received) are kept in DataDir/snapshots.
+	SnapshotsKept int
+
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now returns the time stamped into commands; nil means time.Now.
@@ -87,6 +104,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = DefaultSnapshotEntries
+	}
+	if c.SnapshotLogBytes == 0 {
+		c.SnapshotLogBytes = DefaultSnapshotLogBytes
+	}
+	if c.SnapshotTrailing == 0 {
+		c.SnapshotTrailing = DefaultSnapshotTrailing
+	}
+	if c.SnapshotsKept <= 0 {
+		c.SnapshotsKept = DefaultSnapshotsKept
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
@@ -15,13 +17,16 @@ import (
 
 // logStore is the durable raft log: etcd's WAL on disk, mirrored into a
 // raft.MemoryStorage that raft reads from. Only the loop goroutine uses
-// it.
+// it (MemoryStorage itself is also safe for concurrent readers).
 type logStore struct {
 	dir     string
 	wal     *wal.WAL
 	storage *raft.MemoryStorage
 	// existing reports whether the log was found on disk (a restart).
 	existing bool
+	// snapshot is the newest raft snapshot (metadata only: the database
+	// is the state), zero before the first compaction.
+	snapshot *raftpb.SnapshotMetadata
 }
 
 // walMetadata is stored in the WAL header to catch a data directory that
@@ -30,10 +35,12 @@ type walMetadata struct {
 	NodeID uint64 `json:"node_id"`
 }
 
-// openLogStore opens the WAL in dataDir/raft, or creates it.
+// openLogStore opens the WAL in dataDir/raft, or creates it. On restart it
+// starts from the newest snapshot record in the WAL, so only the entries
+// after it are read back.
 func openLogStore(dataDir string, nodeID uint64) (*logStore, error) {
 	dir := filepath.Join(dataDir, "raft")
-	ls := &logStore{dir: dir, storage: raft.NewMemoryStorage()}
+	ls := &logStore{dir: dir, storage: raft.NewMemoryStorage(), snapshot: &raftpb.SnapshotMetadata{}}
 	lg := zap.NewNop()
 	if !wal.Exist(dir) {
 		if err := os.MkdirAll(dataDir, 0o750); err != nil {
@@ -50,7 +57,15 @@ func openLogStore(dataDir string, nodeID uint64) (*logStore, error) {
 		ls.wal = w
 		return ls, nil
 	}
-	w, err := wal.Open(lg, dir, &walpb.Snapshot{})
+	snaps, err := wal.ValidSnapshotEntries(lg, dir)
+	if err != nil {
+		return nil, fmt.Errorf("scan wal snapshots: %w", err)
+	}
+	start := &walpb.Snapshot{}
+	if len(snaps) > 0 {
+		start = snaps[len(snaps)-1]
+	}
+	w, err := wal.Open(lg, dir, start)
 	if err != nil {
 		return nil, fmt.Errorf("open wal: %w", err)
 	}
@@ -67,6 +82,17 @@ func openLogStore(dataDir string, nodeID uint64) (*logStore, error) {
 	if meta.NodeID != nodeID {
 		w.Close()
 		return nil, fmt.Errorf("%w: log of node %d, started as node %d", ErrWrongNode, meta.NodeID, nodeID)
+	}
+	if start.GetIndex() > 0 {
+		sm := &raftpb.SnapshotMetadata{Index: start.Index, Term: start.Term, ConfState: start.GetConfState()}
+		if sm.ConfState == nil {
+			sm.ConfState = &raftpb.ConfState{}
+		}
+		if err := ls.storage.ApplySnapshot(&raftpb.Snapshot{Metadata: sm}); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("restore snapshot %d: %w", start.GetIndex(), err)
+		}
+		ls.snapshot = sm
 	}
 	if err := ls.storage.SetHardState(hs); err != nil {
 		w.Close()
@@ -100,6 +126,133 @@ func (ls *logStore) save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	return nil
 }
 
+// saveSnapshot records a snapshot received from the leader: in the WAL
+// first (fsynced), then in the MemoryStorage, which drops the log before
+// it.
+func (ls *logStore) saveSnapshot(snap *raftpb.Snapshot) error {
+	md := snap.GetMetadata()
+	if err := ls.wal.SaveSnapshot(&walpb.Snapshot{Index: md.Index, Term: md.Term, ConfState: md.GetConfState()}); err != nil {
+		return fmt.Errorf("wal save snapshot: %w", err)
+	}
+	if err := ls.storage.ApplySnapshot(snap); err != nil {
+		return fmt.Errorf("apply snapshot: %w", err)
+	}
+	ls.snapshot = md
+	return ls.purge(md.GetIndex())
+}
+
+// compact records a snapshot at index (the database, already durable,
+// holds the state up to it) and drops the log up to compactTo, keeping
+// the entries after it for followers that are a little behind.
+func (ls *logStore) compact(index uint64, cs *raftpb.ConfState, compactTo uint64) error {
+	snap, err := ls.storage.CreateSnapshot(index, cs, nil)
+	if err != nil {
+		if err == raft.ErrSnapOutOfDate {
+			return nil
+		}
+		return fmt.Errorf("create snapshot %d: %w", index, err)
+	}
+	md := snap.GetMetadata()
+	if err := ls.wal.SaveSnapshot(&walpb.Snapshot{Index: md.Index, Term: md.Term, ConfState: md.GetConfState()}); err != nil {
+		return fmt.Errorf("wal save snapshot: %w", err)
+	}
+	ls.snapshot = md
+	if first, _ := ls.storage.FirstIndex(); compactTo >= first {
+		if err := ls.storage.Compact(compactTo); err != nil && err != raft.ErrCompacted {
+			return fmt.Errorf("compact log to %d: %w", compactTo, err)
+		}
+	}
+	// On restart the WAL is read from the newest snapshot record on, so
+	// segments wholly before it are no longer needed.
+	return ls.purge(md.GetIndex())
+}
+
+// purge deletes WAL segment files whose entries all precede index.
+func (ls *logStore) purge(index uint64) error {
+	if err := ls.wal.ReleaseLockTo(index); err != nil {
+		return fmt.Errorf("wal release: %w", err)
+	}
+	names, err := walFiles(ls.dir)
+	if err != nil {
+		return err
+	}
+	// Keep the last segment that starts at or before index, and all later.
+	keepFrom := 0
+	for i, n := range names {
+		if n.start <= index {
+			keepFrom = i
+		}
+	}
+	removed := false
+	for _, n := range names[:keepFrom] {
+		if err := os.Remove(filepath.Join(ls.dir, n.name)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("purge wal segment %s: %w", n.name, err)
+		}
+		removed = true
+	}
+	if removed {
+		return syncDir(ls.dir)
+	}
+	return nil
+}
+
+type walFile struct {
+	name       string
+	seq, start uint64
+}
+
+// walFiles lists the WAL segments in order; names are seq-index.wal in
+// hex, index being the first entry index the segment may hold.
+func walFiles(dir string) ([]walFile, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list wal: %w", err)
+	}
+	var out []walFile
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".wal") {
+			continue
+		}
+		var seq, start uint64
+		if _, err := fmt.Sscanf(name, "%016x-%016x.wal", &seq, &start); err != nil {
+			continue
+		}
+		out = append(out, walFile{name: name, seq: seq, start: start})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out, nil
+}
+
+// diskBytes returns the bytes the WAL uses on disk.
+func (ls *logStore) diskBytes() uint64 {
+	var total uint64
+	entries, err := os.ReadDir(ls.dir)
+	if err != nil {
+		return 0
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && !info.IsDir() {
+			total += uint64(info.Size())
+		}
+	}
+	return total
+}
+
 func (ls *logStore) close() error {
 	return ls.wal.Close()
+}
+
+// syncDir fsyncs a directory so that renames and removals in it are
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
 }

@@ -75,6 +75,8 @@ func (n *Node) loop(ctx context.Context) error {
 			}
 		case id := <-n.unreach:
 			n.rn.ReportUnreachable(id)
+		case r := <-n.snap.reports:
+			n.reportSnapshot(r)
 		case reply := <-n.statusc:
 			reply <- n.status()
 		}
@@ -137,6 +139,24 @@ func (n *Node) handleReady(ctx context.Context) error {
 	}
 	isLeader := n.leader.Load() == n.cfg.ID
 
+	// Snapshots for followers travel on their own stream, as files.
+	msgs := rd.Messages[:0:0]
+	for _, m := range rd.Messages {
+		if m.GetType() == raftpb.MsgSnap {
+			n.sendSnapshot(ctx, m)
+			continue
+		}
+		msgs = append(msgs, m)
+	}
+	rd.Messages = msgs
+
+	// 0. A snapshot from the leader: swap the database in, then record it.
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.installSnapshot(ctx, rd.Snapshot); err != nil {
+			return err
+		}
+	}
+
 	// 1. The leader replicates in parallel with its own disk write.
 	if isLeader {
 		n.transport.Send(rd.Messages)
@@ -158,6 +178,10 @@ func (n *Node) handleReady(ctx context.Context) error {
 		if err := n.apply(ctx, rd.CommittedEntries); err != nil {
 			return err
 		}
+	}
+	// Compact the log when enough has been applied.
+	if err := n.maybeCompact(); err != nil {
+		return err
 	}
 	// 5. Release linearizable reads.
 	for _, rs := range rd.ReadStates {
@@ -210,6 +234,7 @@ func (n *Node) apply(ctx context.Context, ents []*raftpb.Entry) error {
 	batch := make([]db.Entry, len(ents))
 	for i, e := range ents {
 		batch[i].Index = e.GetIndex()
+		n.bytesSinceSnap += uint64(len(e.GetData()))
 		if e.GetType() != raftpb.EntryNormal || len(e.GetData()) == 0 {
 			continue
 		}
@@ -267,7 +292,7 @@ func (n *Node) apply(ctx context.Context, ents []*raftpb.Entry) error {
 // applyConfChange applies a conf change to raft (always, even when the
 // database had already recorded its index) and to the member table.
 func (n *Node) applyConfChange(cc raftpb.ConfChangeI, context []byte) {
-	n.rn.ApplyConfChange(cc)
+	n.confState = n.rn.ApplyConfChange(cc)
 	v2 := cc.AsV2()
 	var m command.Member
 	if len(context) > 0 {

@@ -5,15 +5,19 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"rdb/command"
 	"rdb/db"
+	"rdb/snapshot"
 )
 
 // Node is one rdb cluster member: a raft node whose state machine is a
@@ -46,6 +50,12 @@ type Node struct {
 	commit       atomic.Uint64
 	role         atomic.Value // string
 	leaderSeenAt atomic.Int64 // unix nanos of the last message from a leader
+
+	// Owned by the loop goroutine: the membership as of the applied index,
+	// and the bytes applied since the last compaction.
+	confState      *raftpb.ConfState
+	bytesSinceSnap uint64
+	snap           snapshotState
 
 	membersMu sync.RWMutex // guards members
 	members   map[uint64]*command.Member
@@ -89,12 +99,41 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 	}
 	n.reqID.Store(rand.Uint64() >> 1)
 	n.role.Store("follower")
+	n.confState = proto.Clone(store.snapshot.GetConfState()).(*raftpb.ConfState)
+	if n.confState == nil {
+		n.confState = &raftpb.ConfState{}
+	}
+	n.snap.reports = make(chan snapReport, 16)
+	snapStore, err := snapshot.Open(filepath.Join(cfg.DataDir, "snapshots"))
+	if err != nil {
+		store.close()
+		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	n.snap.store = snapStore
+	// Half-received snapshots, uploads and backup copies from before a
+	// crash are useless.
+	for _, dir := range []string{n.incomingDir(), filepath.Join(cfg.DataDir, "uploads"), filepath.Join(cfg.DataDir, "backups")} {
+		if err := os.RemoveAll(dir); err != nil {
+			store.close()
+			return nil, fmt.Errorf("clean %s: %w", dir, err)
+		}
+	}
+	if err := os.MkdirAll(n.incomingDir(), 0o750); err != nil {
+		store.close()
+		return nil, fmt.Errorf("create incoming snapshot dir: %w", err)
+	}
 
 	ctx := context.Background()
 	applied, err := database.AppliedIndex(ctx)
 	if err != nil {
 		store.close()
 		return nil, fmt.Errorf("read applied index: %w", err)
+	}
+	if applied < store.snapshot.GetIndex() {
+		if applied, err = n.recoverDatabase(ctx, applied); err != nil {
+			store.close()
+			return nil, err
+		}
 	}
 	n.applied = newAppliedNotifier(applied)
 	members, err := database.Members(ctx)
@@ -175,7 +214,10 @@ func (n *Node) Run(ctx context.Context) error {
 	err := ErrStopped
 	n.runOnce.Do(func() {
 		defer close(n.stopped)
+		ctx, cancel := context.WithCancel(ctx)
 		err = n.loop(ctx)
+		cancel()
+		n.snap.wg.Wait() // snapshot senders
 		n.waiters.failAll(ErrStopped)
 		n.reads.failAll(ErrStopped)
 		if cerr := n.store.close(); cerr != nil && err == nil {

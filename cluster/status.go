@@ -28,7 +28,11 @@ type Status struct {
 	AppliedIndex uint64
 	FirstIndex   uint64
 	LastIndex    uint64
-	Members      []MemberStatus
+	// SnapshotIndex is the index of the last log compaction.
+	SnapshotIndex uint64
+	// LogBytes is the size of the raft log on disk.
+	LogBytes uint64
+	Members  []MemberStatus
 }
 
 // Status asks the loop for a consistent view of the node.
@@ -63,6 +67,8 @@ func (n *Node) status() Status {
 	}
 	s.FirstIndex, _ = n.store.storage.FirstIndex()
 	s.LastIndex, _ = n.store.storage.LastIndex()
+	s.SnapshotIndex = n.store.snapshot.GetIndex()
+	s.LogBytes = n.store.diskBytes()
 	_, s.LeaderAddr = n.Leader()
 	learners := st.Config.Learners
 	if _, isLearner := learners[n.cfg.ID]; isLearner && st.RaftState == raft.StateFollower {
@@ -89,4 +95,3 @@ func (n *Node) status() Status {
 	sort.Slice(s.Members, func(i, j int) bool { return s.Members[i].ID < s.Members[j].ID })
 	return s
 }
-

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"io"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -17,6 +18,11 @@ type Transport interface {
 	SetPeer(id uint64, peerAddr string)
 	// RemovePeer forgets a node.
 	RemovePeer(id uint64)
+	// SendSnapshot streams a snapshot to m.To: the MsgSnap m itself and
+	// the database file (size bytes from data). It blocks until the
+	// receiver has accepted the whole file or ctx ends, and returns nil
+	// only if the receiver confirmed it.
+	SendSnapshot(ctx context.Context, m *raftpb.Message, data io.Reader, size int64) error
 }
 
 // Stepper receives raft messages from the transport.
@@ -25,6 +31,13 @@ type Stepper interface {
 	Step(ctx context.Context, m *raftpb.Message) error
 	// ReportUnreachable tells raft that a peer could not be reached.
 	ReportUnreachable(id uint64)
+	// IncomingSnapshotDir is where the transport writes a snapshot file
+	// while receiving it.
+	IncomingSnapshotDir() string
+	// ReceiveSnapshot hands over a fully received snapshot file (in
+	// IncomingSnapshotDir) with the MsgSnap it belongs to. The node takes
+	// ownership of the file.
+	ReceiveSnapshot(ctx context.Context, m *raftpb.Message, path string) error
 }
 
 var _ Stepper = (*Node)(nil)

@@ -39,6 +39,15 @@ const (
 	CommandType_COMMAND_TYPE_QUERY CommandType = 2
 	// Record a member's addresses in the replicated member table.
 	CommandType_COMMAND_TYPE_SET_MEMBER CommandType = 3
+	// One piece of a database being restored: written at its offset into
+	// the node's staging file for restore_id (idempotent on replay).
+	CommandType_COMMAND_TYPE_RESTORE_CHUNK CommandType = 4
+	// Verify the staged file of restore_id and swap it in as the database,
+	// atomically; the result carries an error if verification fails, and the
+	// old database stays.
+	CommandType_COMMAND_TYPE_RESTORE_COMMIT CommandType = 5
+	// Discard the staged file of restore_id.
+	CommandType_COMMAND_TYPE_RESTORE_ABORT CommandType = 6
 )
 
 // Enum value maps for CommandType.
@@ -48,12 +57,18 @@ var (
 		1: "COMMAND_TYPE_EXECUTE",
 		2: "COMMAND_TYPE_QUERY",
 		3: "COMMAND_TYPE_SET_MEMBER",
+		4: "COMMAND_TYPE_RESTORE_CHUNK",
+		5: "COMMAND_TYPE_RESTORE_COMMIT",
+		6: "COMMAND_TYPE_RESTORE_ABORT",
 	}
 	CommandType_value = map[string]int32{
-		"COMMAND_TYPE_UNSPECIFIED": 0,
-		"COMMAND_TYPE_EXECUTE":     1,
-		"COMMAND_TYPE_QUERY":       2,
-		"COMMAND_TYPE_SET_MEMBER":  3,
+		"COMMAND_TYPE_UNSPECIFIED":    0,
+		"COMMAND_TYPE_EXECUTE":        1,
+		"COMMAND_TYPE_QUERY":          2,
+		"COMMAND_TYPE_SET_MEMBER":     3,
+		"COMMAND_TYPE_RESTORE_CHUNK":  4,
+		"COMMAND_TYPE_RESTORE_COMMIT": 5,
+		"COMMAND_TYPE_RESTORE_ABORT":  6,
 	}
 )
 
@@ -82,6 +97,58 @@ func (x CommandType) Number() protoreflect.EnumNumber {
 // Deprecated: Use CommandType.Descriptor instead.
 func (CommandType) EnumDescriptor() ([]byte, []int) {
 	return file_command_command_proto_rawDescGZIP(), []int{0}
+}
+
+// RestoreFormat is the kind of data a restore carries.
+type RestoreFormat int32
+
+const (
+	RestoreFormat_RESTORE_FORMAT_UNSPECIFIED RestoreFormat = 0
+	// A SQLite database file.
+	RestoreFormat_RESTORE_FORMAT_SQLITE RestoreFormat = 1
+	// SQL text (for example the output of .dump).
+	RestoreFormat_RESTORE_FORMAT_SQL RestoreFormat = 2
+)
+
+// Enum value maps for RestoreFormat.
+var (
+	RestoreFormat_name = map[int32]string{
+		0: "RESTORE_FORMAT_UNSPECIFIED",
+		1: "RESTORE_FORMAT_SQLITE",
+		2: "RESTORE_FORMAT_SQL",
+	}
+	RestoreFormat_value = map[string]int32{
+		"RESTORE_FORMAT_UNSPECIFIED": 0,
+		"RESTORE_FORMAT_SQLITE":      1,
+		"RESTORE_FORMAT_SQL":         2,
+	}
+)
+
+func (x RestoreFormat) Enum() *RestoreFormat {
+	p := new(RestoreFormat)
+	*p = x
+	return p
+}
+
+func (x RestoreFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RestoreFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_command_command_proto_enumTypes[1].Descriptor()
+}
+
+func (RestoreFormat) Type() protoreflect.EnumType {
+	return &file_command_command_proto_enumTypes[1]
+}
+
+func (x RestoreFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RestoreFormat.Descriptor instead.
+func (RestoreFormat) EnumDescriptor() ([]byte, []int) {
+	return file_command_command_proto_rawDescGZIP(), []int{1}
 }
 
 // Value is one SQLite value with its exact storage class. A Value with no
@@ -324,6 +391,137 @@ func (x *Statement) GetParameters() []*Parameter {
 	return nil
 }
 
+// RestoreChunk is a piece of the data of a restore.
+type RestoreChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RestoreId     string                 `protobuf:"bytes,1,opt,name=restore_id,json=restoreId,proto3" json:"restore_id,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreChunk) Reset() {
+	*x = RestoreChunk{}
+	mi := &file_command_command_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreChunk) ProtoMessage() {}
+
+func (x *RestoreChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_command_command_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreChunk.ProtoReflect.Descriptor instead.
+func (*RestoreChunk) Descriptor() ([]byte, []int) {
+	return file_command_command_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RestoreChunk) GetRestoreId() string {
+	if x != nil {
+		return x.RestoreId
+	}
+	return ""
+}
+
+func (x *RestoreChunk) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *RestoreChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// RestoreCommit ends a restore.
+type RestoreCommit struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RestoreId string                 `protobuf:"bytes,1,opt,name=restore_id,json=restoreId,proto3" json:"restore_id,omitempty"`
+	Format    RestoreFormat          `protobuf:"varint,2,opt,name=format,proto3,enum=rdb.command.v1.RestoreFormat" json:"format,omitempty"`
+	// Total size and SHA-256 of the staged data.
+	Size          int64  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256        []byte `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreCommit) Reset() {
+	*x = RestoreCommit{}
+	mi := &file_command_command_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreCommit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreCommit) ProtoMessage() {}
+
+func (x *RestoreCommit) ProtoReflect() protoreflect.Message {
+	mi := &file_command_command_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreCommit.ProtoReflect.Descriptor instead.
+func (*RestoreCommit) Descriptor() ([]byte, []int) {
+	return file_command_command_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RestoreCommit) GetRestoreId() string {
+	if x != nil {
+		return x.RestoreId
+	}
+	return ""
+}
+
+func (x *RestoreCommit) GetFormat() RestoreFormat {
+	if x != nil {
+		return x.Format
+	}
+	return RestoreFormat_RESTORE_FORMAT_UNSPECIFIED
+}
+
+func (x *RestoreCommit) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *RestoreCommit) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
 // Member is a cluster member's identity and addresses.
 type Member struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -336,7 +534,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_command_command_proto_msgTypes[3]
+	mi := &file_command_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +546,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_command_command_proto_msgTypes[3]
+	mi := &file_command_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +559,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_command_command_proto_rawDescGZIP(), []int{3}
+	return file_command_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Member) GetId() uint64 {
@@ -404,14 +602,19 @@ type Command struct {
 	// Seed for random() and randomblob() while applying this command.
 	RandomSeed uint64 `protobuf:"varint,8,opt,name=random_seed,json=randomSeed,proto3" json:"random_seed,omitempty"`
 	// For COMMAND_TYPE_SET_MEMBER.
-	Member        *Member `protobuf:"bytes,9,opt,name=member,proto3" json:"member,omitempty"`
+	Member *Member `protobuf:"bytes,9,opt,name=member,proto3" json:"member,omitempty"`
+	// For COMMAND_TYPE_RESTORE_CHUNK.
+	RestoreChunk *RestoreChunk `protobuf:"bytes,10,opt,name=restore_chunk,json=restoreChunk,proto3" json:"restore_chunk,omitempty"`
+	// For COMMAND_TYPE_RESTORE_COMMIT and COMMAND_TYPE_RESTORE_ABORT (only
+	// restore_id is used by ABORT).
+	RestoreCommit *RestoreCommit `protobuf:"bytes,11,opt,name=restore_commit,json=restoreCommit,proto3" json:"restore_commit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_command_command_proto_msgTypes[4]
+	mi := &file_command_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +626,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_command_command_proto_msgTypes[4]
+	mi := &file_command_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +639,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_command_command_proto_rawDescGZIP(), []int{4}
+	return file_command_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Command) GetVersion() uint32 {
@@ -502,6 +705,20 @@ func (x *Command) GetMember() *Member {
 	return nil
 }
 
+func (x *Command) GetRestoreChunk() *RestoreChunk {
+	if x != nil {
+		return x.RestoreChunk
+	}
+	return nil
+}
+
+func (x *Command) GetRestoreCommit() *RestoreCommit {
+	if x != nil {
+		return x.RestoreCommit
+	}
+	return nil
+}
+
 // Row is one result row.
 type Row struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -512,7 +729,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_command_command_proto_msgTypes[5]
+	mi := &file_command_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +741,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_command_command_proto_msgTypes[5]
+	mi := &file_command_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +754,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_command_command_proto_rawDescGZIP(), []int{5}
+	return file_command_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Row) GetValues() []*Value {
@@ -566,7 +783,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_command_command_proto_msgTypes[6]
+	mi := &file_command_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -578,7 +795,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_command_command_proto_msgTypes[6]
+	mi := &file_command_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -591,7 +808,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_command_command_proto_rawDescGZIP(), []int{6}
+	return file_command_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Result) GetColumns() []string {
@@ -655,12 +872,23 @@ const file_command_command_proto_rawDesc = "" +
 	"\x03sql\x18\x01 \x01(\tR\x03sql\x129\n" +
 	"\n" +
 	"parameters\x18\x02 \x03(\v2\x19.rdb.command.v1.ParameterR\n" +
-	"parameters\"V\n" +
+	"parameters\"Y\n" +
+	"\fRestoreChunk\x12\x1d\n" +
+	"\n" +
+	"restore_id\x18\x01 \x01(\tR\trestoreId\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x91\x01\n" +
+	"\rRestoreCommit\x12\x1d\n" +
+	"\n" +
+	"restore_id\x18\x01 \x01(\tR\trestoreId\x125\n" +
+	"\x06format\x18\x02 \x01(\x0e2\x1d.rdb.command.v1.RestoreFormatR\x06format\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x04 \x01(\fR\x06sha256\"V\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
 	"\tpeer_addr\x18\x02 \x01(\tR\bpeerAddr\x12\x1f\n" +
 	"\vclient_addr\x18\x03 \x01(\tR\n" +
-	"clientAddr\"\xea\x02\n" +
+	"clientAddr\"\xf3\x03\n" +
 	"\aCommand\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12/\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1b.rdb.command.v1.CommandTypeR\x04type\x12\x1f\n" +
@@ -675,7 +903,10 @@ const file_command_command_proto_rawDesc = "" +
 	"\x0ftime_unix_nanos\x18\a \x01(\x03R\rtimeUnixNanos\x12\x1f\n" +
 	"\vrandom_seed\x18\b \x01(\x04R\n" +
 	"randomSeed\x12.\n" +
-	"\x06member\x18\t \x01(\v2\x16.rdb.command.v1.MemberR\x06member\"4\n" +
+	"\x06member\x18\t \x01(\v2\x16.rdb.command.v1.MemberR\x06member\x12A\n" +
+	"\rrestore_chunk\x18\n" +
+	" \x01(\v2\x1c.rdb.command.v1.RestoreChunkR\frestoreChunk\x12D\n" +
+	"\x0erestore_commit\x18\v \x01(\v2\x1d.rdb.command.v1.RestoreCommitR\rrestoreCommit\"4\n" +
 	"\x03Row\x12-\n" +
 	"\x06values\x18\x01 \x03(\v2\x15.rdb.command.v1.ValueR\x06values\"\xc2\x01\n" +
 	"\x06Result\x12\x18\n" +
@@ -684,12 +915,19 @@ const file_command_command_proto_rawDesc = "" +
 	"\x04rows\x18\x03 \x03(\v2\x13.rdb.command.v1.RowR\x04rows\x12#\n" +
 	"\rrows_affected\x18\x04 \x01(\x03R\frowsAffected\x12$\n" +
 	"\x0elast_insert_id\x18\x05 \x01(\x03R\flastInsertId\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error*z\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error*\xdb\x01\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14COMMAND_TYPE_EXECUTE\x10\x01\x12\x16\n" +
 	"\x12COMMAND_TYPE_QUERY\x10\x02\x12\x1b\n" +
-	"\x17COMMAND_TYPE_SET_MEMBER\x10\x03B\rZ\vrdb/commandb\x06proto3"
+	"\x17COMMAND_TYPE_SET_MEMBER\x10\x03\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_RESTORE_CHUNK\x10\x04\x12\x1f\n" +
+	"\x1bCOMMAND_TYPE_RESTORE_COMMIT\x10\x05\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_RESTORE_ABORT\x10\x06*b\n" +
+	"\rRestoreFormat\x12\x1e\n" +
+	"\x1aRESTORE_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15RESTORE_FORMAT_SQLITE\x10\x01\x12\x16\n" +
+	"\x12RESTORE_FORMAT_SQL\x10\x02B\rZ\vrdb/commandb\x06proto3"
 
 var (
 	file_command_command_proto_rawDescOnce sync.Once
@@ -703,31 +941,37 @@ func file_command_command_proto_rawDescGZIP() []byte {
 	return file_command_command_proto_rawDescData
 }
 
-var file_command_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_command_command_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_command_command_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_command_command_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_command_command_proto_goTypes = []any{
-	(CommandType)(0),  // 0: rdb.command.v1.CommandType
-	(*Value)(nil),     // 1: rdb.command.v1.Value
-	(*Parameter)(nil), // 2: rdb.command.v1.Parameter
-	(*Statement)(nil), // 3: rdb.command.v1.Statement
-	(*Member)(nil),    // 4: rdb.command.v1.Member
-	(*Command)(nil),   // 5: rdb.command.v1.Command
-	(*Row)(nil),       // 6: rdb.command.v1.Row
-	(*Result)(nil),    // 7: rdb.command.v1.Result
+	(CommandType)(0),      // 0: rdb.command.v1.CommandType
+	(RestoreFormat)(0),    // 1: rdb.command.v1.RestoreFormat
+	(*Value)(nil),         // 2: rdb.command.v1.Value
+	(*Parameter)(nil),     // 3: rdb.command.v1.Parameter
+	(*Statement)(nil),     // 4: rdb.command.v1.Statement
+	(*RestoreChunk)(nil),  // 5: rdb.command.v1.RestoreChunk
+	(*RestoreCommit)(nil), // 6: rdb.command.v1.RestoreCommit
+	(*Member)(nil),        // 7: rdb.command.v1.Member
+	(*Command)(nil),       // 8: rdb.command.v1.Command
+	(*Row)(nil),           // 9: rdb.command.v1.Row
+	(*Result)(nil),        // 10: rdb.command.v1.Result
 }
 var file_command_command_proto_depIdxs = []int32{
-	1, // 0: rdb.command.v1.Parameter.value:type_name -> rdb.command.v1.Value
-	2, // 1: rdb.command.v1.Statement.parameters:type_name -> rdb.command.v1.Parameter
-	0, // 2: rdb.command.v1.Command.type:type_name -> rdb.command.v1.CommandType
-	3, // 3: rdb.command.v1.Command.statements:type_name -> rdb.command.v1.Statement
-	4, // 4: rdb.command.v1.Command.member:type_name -> rdb.command.v1.Member
-	1, // 5: rdb.command.v1.Row.values:type_name -> rdb.command.v1.Value
-	6, // 6: rdb.command.v1.Result.rows:type_name -> rdb.command.v1.Row
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	2,  // 0: rdb.command.v1.Parameter.value:type_name -> rdb.command.v1.Value
+	3,  // 1: rdb.command.v1.Statement.parameters:type_name -> rdb.command.v1.Parameter
+	1,  // 2: rdb.command.v1.RestoreCommit.format:type_name -> rdb.command.v1.RestoreFormat
+	0,  // 3: rdb.command.v1.Command.type:type_name -> rdb.command.v1.CommandType
+	4,  // 4: rdb.command.v1.Command.statements:type_name -> rdb.command.v1.Statement
+	7,  // 5: rdb.command.v1.Command.member:type_name -> rdb.command.v1.Member
+	5,  // 6: rdb.command.v1.Command.restore_chunk:type_name -> rdb.command.v1.RestoreChunk
+	6,  // 7: rdb.command.v1.Command.restore_commit:type_name -> rdb.command.v1.RestoreCommit
+	2,  // 8: rdb.command.v1.Row.values:type_name -> rdb.command.v1.Value
+	9,  // 9: rdb.command.v1.Result.rows:type_name -> rdb.command.v1.Row
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_command_command_proto_init() }
@@ -747,8 +991,8 @@ func file_command_command_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_command_proto_rawDesc), len(file_command_command_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   7,
+			NumEnums:      2,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

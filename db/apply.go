@@ -33,10 +33,11 @@ type Entry struct {
 	WantResults bool
 }
 
+// initSchema creates the internal tables if missing and loads the applied
+// index. The caller owns the writer (Open, or Install holding wmu).
 func (d *DB) initSchema() error {
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
 	w := d.w
+	w.auth.mode = authInternal
 	for _, s := range []string{sqlCreateApplied, sqlCreateMembers} {
 		if err := w.exec(s); err != nil {
 			return fmt.Errorf("db: create internal tables: %w", err)
@@ -151,7 +152,45 @@ func (d *DB) ApplyBatch(ctx context.Context, entries []Entry) ([][]*command.Resu
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
+	if d.w == nil {
+		return nil, errUnavailable
+	}
 	out := make([][]*command.Result, len(entries))
+	defer d.vfs.clear()
+	// A RESTORE_COMMIT splits the batch: the entries before it are committed
+	// first, the restore swaps the database, and the rest of the batch runs
+	// on the new one.
+	start := 0
+	cur := d.applied.Load()
+	for i, e := range entries {
+		if e.Index <= cur {
+			continue
+		}
+		cur = e.Index
+		if e.Command.GetType() != command.CommandType_COMMAND_TYPE_RESTORE_COMMIT {
+			continue
+		}
+		if err := d.applySegment(entries[start:i], out[start:i]); err != nil {
+			return nil, err
+		}
+		res, err := d.restoreCommit(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		if e.WantResults {
+			out[i] = res
+		}
+		start = i + 1
+	}
+	if err := d.applySegment(entries[start:], out[start:]); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// applySegment applies entries (containing no RESTORE_COMMIT to apply) in
+// one transaction, redoing it without entries that roll it back.
+func (d *DB) applySegment(entries []Entry, out [][]*command.Result) error {
 	applied := d.applied.Load()
 	var last uint64
 	for _, e := range entries {
@@ -160,9 +199,8 @@ func (d *DB) ApplyBatch(ctx context.Context, entries []Entry) ([][]*command.Resu
 		}
 	}
 	if last == 0 {
-		return out, nil
+		return nil
 	}
-	defer d.vfs.clear()
 	// Entries whose statement rolled the whole transaction back: their
 	// results are fixed and they are skipped when the batch is redone.
 	var rolledBack map[int][]*command.Result
@@ -179,10 +217,10 @@ func (d *DB) ApplyBatch(ctx context.Context, entries []Entry) ([][]*command.Resu
 			rolledBack[rb.entry] = rb.results
 			continue
 		}
-		return nil, err
+		return err
 	}
 	d.applied.Store(last)
-	return out, nil
+	return nil
 }
 
 type rollbackError struct {
@@ -197,6 +235,7 @@ func (d *DB) applyOnce(entries []Entry, applied uint64, out [][]*command.Result,
 	if err := d.execInternal("BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("db: begin: %w", err)
 	}
+	defer d.staging.discard()
 	defer func() {
 		if err != nil && sqlite3.Xsqlite3_get_autocommit(d.w.tls, d.w.db) == 0 {
 			if rerr := d.execInternal("ROLLBACK"); rerr != nil {
@@ -234,6 +273,10 @@ func (d *DB) applyOnce(entries []Entry, applied uint64, out [][]*command.Result,
 	if err := d.execInternal(sqlSetApplied, &command.Parameter{Value: command.Integer(int64(last))}); err != nil {
 		return fmt.Errorf("db: store applied index: %w", err)
 	}
+	// Staged restore data must be durable before the index that covers it.
+	if err := d.staging.sync(); err != nil {
+		return fmt.Errorf("db: restore staging: %w", err)
+	}
 	if err := d.execInternal("COMMIT"); err != nil {
 		return fmt.Errorf("db: commit: %w", err)
 	}
@@ -267,6 +310,13 @@ func (d *DB) applyEntry(e Entry) ([]*command.Result, error) {
 			return nil, fmt.Errorf("db: set member: %w", err)
 		}
 		return []*command.Result{{RowsAffected: 1}}, nil
+	case command.CommandType_COMMAND_TYPE_RESTORE_CHUNK:
+		return d.restoreChunk(c.GetRestoreChunk())
+	case command.CommandType_COMMAND_TYPE_RESTORE_ABORT:
+		return d.restoreAbort(c.GetRestoreCommit())
+	case command.CommandType_COMMAND_TYPE_RESTORE_COMMIT:
+		// ApplyBatch handles it outside the batch transaction.
+		return []*command.Result{{Error: "restore: commit inside a transaction"}}, nil
 	default:
 		return nil, nil
 	}

@@ -20,6 +20,10 @@ const (
 	// authRead: read classification; actions that are not read-only are
 	// recorded in notReadOnly (ATTACH/DETACH and load_extension are denied).
 	authRead
+	// authRestore: a SQL script being restored into a fresh database
+	// (restore.go): like authWrite, but transaction control, PRAGMA
+	// foreign_keys and the _rdb_* tables are allowed.
+	authRestore
 )
 
 // authState is the per-connection state of the authorizer. It is used only
@@ -152,7 +156,7 @@ func (a *authState) authorizer() sqlite.AuthorizerFn {
 			}
 			return sqlite.AuthorizerOK
 		}
-		// authWrite, authCheck
+		// authWrite, authCheck, authRestore
 		switch action {
 		case sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete:
 			if isSchemaTable(arg1) {
@@ -165,7 +169,11 @@ func (a *authState) authorizer() sqlite.AuthorizerFn {
 			sqlite.AuthAlterTable, sqlite.AuthCreateVTable, sqlite.AuthDropVTable:
 			a.ddl = true
 		}
-		if r := refusal(action, arg1, arg2); r != "" {
+		r := refusal(action, arg1, arg2)
+		if a.mode == authRestore && r != "" && restoreAllowed(action, arg1, arg2) {
+			r = ""
+		}
+		if r != "" {
 			if a.reason == "" {
 				a.reason = r
 			}
@@ -173,4 +181,21 @@ func (a *authState) authorizer() sqlite.AuthorizerFn {
 		}
 		return sqlite.AuthorizerOK
 	}
+}
+
+// restoreAllowed reports whether a restore script may do what refusal
+// refuses to ordinary statements: transaction control, PRAGMA foreign_keys
+// (written by sqlite3's .dump) and the internal tables (they are replaced
+// after the script has run).
+func restoreAllowed(action sqlite.AuthorizerActionCode, arg1, arg2 string) bool {
+	switch action {
+	case sqlite.AuthTransaction, sqlite.AuthSavepoint:
+		return true
+	case sqlite.AuthPragma:
+		return strings.EqualFold(arg1, "foreign_keys") || strings.EqualFold(arg1, "defer_foreign_keys")
+	case sqlite.AuthRead:
+		return false
+	}
+	return !strings.EqualFold(arg1, "sqlite_dbpage") && (isInternalName(arg1) || isInternalName(arg2)) &&
+		action != sqlite.AuthAttach && action != sqlite.AuthDetach && action != sqlite.AuthFunction
 }

@@ -99,10 +99,16 @@ type DB struct {
 	cache   map[string]uintptr // prepared user statements of the writer
 	icache  map[string]uintptr // prepared internal statements of the writer
 	applied atomic.Uint64
+	staging stagingFiles // restore staging files written by the open batch
 
 	rdb *sql.DB
 
 	closed atomic.Bool
+
+	// rw is held shared by every use of the read pool or of a dedicated
+	// reading connection (Query, Hash, Snapshot, Dump...) and exclusively by
+	// Install and Close, which replace or close the connections.
+	rw sync.RWMutex
 
 	mu sync.Mutex // guards readers
 	// readers maps each driver connection of the read pool to its raw handle.
@@ -125,6 +131,18 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if d.vfs, err = newClockVFS(); err != nil {
 		return nil, err
 	}
+	if err := d.openConns(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// openConns opens the writer and the read pool on cfg.Path and creates the
+// internal tables. It is used by Open and, after a swap, by Install. On
+// error the caller closes what was opened (closeConns).
+func (d *DB) openConns(ctx context.Context) (err error) {
+	cfg := d.cfg
+	d.cache, d.icache = map[string]uintptr{}, map[string]uintptr{}
 
 	q := url.Values{}
 	q.Set("vfs", d.vfs.Name())
@@ -136,12 +154,12 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	q.Add("_pragma", "cell_size_check(1)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	if d.wdb, err = sql.Open("sqlite", cfg.Path+"?"+q.Encode()); err != nil {
-		return nil, fmt.Errorf("db: open writer: %w", err)
+		return fmt.Errorf("db: open writer: %w", err)
 	}
 	d.wdb.SetMaxOpenConns(1)
 	d.wdb.SetMaxIdleConns(1)
 	if d.wconn, err = d.wdb.Conn(ctx); err != nil {
-		return nil, fmt.Errorf("db: open writer: %w", err)
+		return fmt.Errorf("db: open writer: %w", err)
 	}
 	err = d.wconn.Raw(func(dc any) error {
 		w, err := newSconn(dc)
@@ -161,10 +179,10 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 		return installDeterminism(w, d.detMem)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("db: open writer: %w", err)
+		return fmt.Errorf("db: open writer: %w", err)
 	}
 	if err := d.initSchema(); err != nil {
-		return nil, err
+		return err
 	}
 
 	rq := url.Values{}
@@ -172,13 +190,13 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	rq.Add("_pragma", "trusted_schema(0)")
 	rq.Add("_pragma", "query_only(1)")
 	if d.rdb, err = sql.Open("sqlite", cfg.Path+"?"+rq.Encode()); err != nil {
-		return nil, fmt.Errorf("db: open readers: %w", err)
+		return fmt.Errorf("db: open readers: %w", err)
 	}
 	d.rdb.SetMaxOpenConns(cfg.MaxReaders)
 	d.rdb.SetMaxIdleConns(cfg.MaxReaders)
 	d.rdb.SetConnMaxLifetime(0)
 	d.rdb.SetConnMaxIdleTime(0)
-	return d, nil
+	return nil
 }
 
 func (d *DB) setLimits(c *sconn) {
@@ -197,6 +215,24 @@ func (d *DB) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
+	// Same order as Install (wmu, then rw).
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	d.rw.Lock()
+	defer d.rw.Unlock()
+	err := d.closeConns()
+	if d.vfs != nil {
+		d.vfs.close()
+	}
+	if err != nil {
+		return fmt.Errorf("db: close: %w", err)
+	}
+	return nil
+}
+
+// closeConns closes the read pool and the writer and frees their C memory.
+// The caller holds rw exclusively and wmu (or is the only user of d).
+func (d *DB) closeConns() error {
 	var errs []error
 	if d.rdb != nil {
 		d.mu.Lock()
@@ -206,9 +242,8 @@ func (d *DB) Close() error {
 		d.readers = map[any]*sconn{}
 		d.mu.Unlock()
 		errs = append(errs, d.rdb.Close())
+		d.rdb = nil
 	}
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
 	if d.w != nil {
 		for _, st := range d.cache {
 			d.w.finalize(st)
@@ -224,9 +259,11 @@ func (d *DB) Close() error {
 	}
 	if d.wconn != nil {
 		errs = append(errs, d.wconn.Close())
+		d.wconn = nil
 	}
 	if d.wdb != nil {
 		errs = append(errs, d.wdb.Close())
+		d.wdb = nil
 	}
 	if d.w != nil {
 		tls := libc.NewTLS()
@@ -235,21 +272,21 @@ func (d *DB) Close() error {
 		}
 		tls.Close()
 		d.w.free()
+		d.w, d.det, d.detMem = nil, nil, 0
 	}
-	if d.vfs != nil {
-		d.vfs.close()
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("db: close: %w", err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // withReader runs fn on a connection of the read pool. ctx's end interrupts
 // the SQL in progress.
 func (d *DB) withReader(ctx context.Context, fn func(c *sconn) error) error {
+	d.rw.RLock()
+	defer d.rw.RUnlock()
 	if d.closed.Load() {
 		return ErrClosed
+	}
+	if d.rdb == nil {
+		return errUnavailable
 	}
 	conn, err := d.rdb.Conn(ctx)
 	if err != nil {

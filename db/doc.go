@@ -8,20 +8,86 @@
 // (package command) with the raft index they are handed, storing that index
 // in the same SQLite transaction; read queries; read-only classification;
 // refusal of statements that cannot be replicated faithfully (CheckWrite);
-// the replicated member table; a content hash for comparing replicas.
+// the replicated member table; a content hash for comparing replicas;
+// point-in-time copies, file verification and install, SQL dumps, and
+// restores applied through the log (below).
 // It knows nothing of raft: an index is just a number stored with the data.
 //
-// It does not own: the meaning of raft indices, snapshots files, the
-// network. (Snapshot/backup/restore and checkpointing are still to be
-// added.)
+// It does not own: the meaning of raft indices, the snapshot store (naming,
+// metadata, reaping, transfer), the network.
 //
+// # Snapshots, backup, install
+//
+// Snapshot writes a point-in-time copy of the database with VACUUM INTO on a
+// dedicated connection: one read transaction, so writes continue; memory is
+// bounded by SQLite's page cache and sorter, not the database size. The copy
+// is compacted, in rollback-journal mode (one ordinary file, readable by the
+// sqlite3 tool), written to path+".tmp", fsynced and renamed. It stores its
+// applied index (_rdb_applied), which Snapshot returns.
+//
+// VerifyFile checks a file (header, size against the page count, PRAGMA
+// integrity_check or, above 256 MiB, quick_check) and returns its applied
+// index; ErrNotSQLite and ErrCorruptFile classify failures.
+//
+// Install replaces the live database by a verified file: it waits for reads
+// in progress (every reader use holds an RWMutex shared, Install holds it
+// exclusively), closes all connections, removes the live -wal/-shm, renames
+// the file over the live path, fsyncs the directory and reopens as Open
+// does. Before the rename, a failure reopens the old database.
+//
+// Dump writes SQL text like the sqlite3 shell's .dump (user schema and
+// rows with exact literals, sqlite_sequence, sqlite_stat1, then indexes,
+// triggers and views; _rdb_* tables left out), streamed from one read
+// transaction.
+//
+// # Restore through the log
+//
+// A restore replaces the database on every replica through raft entries:
+//
+//	COMMAND_TYPE_RESTORE_CHUNK   data written at offset into the staging file
+//	                             <dir of Config.Path>/restore-<id>.part
+//	                             (restore_id must match [A-Za-z0-9-]{1,64});
+//	                             the file is fsynced before the batch's
+//	                             transaction (holding the applied index)
+//	                             commits; rewriting on replay is harmless.
+//	COMMAND_TYPE_RESTORE_COMMIT  size and SHA-256 of the staged file checked;
+//	                             the new database is built in
+//	                             restore-<id>.build: a copy of a SQLITE file
+//	                             (VerifyFile), or a fresh file on which the SQL
+//	                             text runs statement by statement (entry's
+//	                             fixed time and seed, operation budget,
+//	                             ATTACH/VACUUM INTO/PRAGMAs refused, BEGIN and
+//	                             COMMIT allowed, no transaction left open);
+//	                             its _rdb_* tables are replaced by the current
+//	                             members and the entry's index as applied
+//	                             index; then it is swapped in like Install.
+//	COMMAND_TYPE_RESTORE_ABORT   the staging file is removed.
+//
+// ApplyBatch commits the entries before a RESTORE_COMMIT, performs it, and
+// applies the rest of the batch on the new database. A verification failure
+// (size, checksum, not SQLite, corrupt, SQL error: same bytes in, same
+// verdict everywhere) is the entry's Result.Error; the staging and build
+// files are removed, the old database stays and the applied index advances.
+// I/O failures are returned as errors. Staging files are not removed by
+// Open: entries at or below the applied index are not replayed, so a
+// partly staged restore must survive a restart; COMMIT or ABORT removes
+// them (a crash between the swap and the removal can leave a stale .part).
+// The staging file is not part of the database: a replica that installs a
+// snapshot taken between a restore's chunks and its commit lacks the staged
+// data, and its commit fails where the others succeed, so the caller must
+// not install snapshots across an unfinished restore (or must abort it).
+// ValidateRestoreFile runs the same checks on a local file before a restore
+// is proposed.
+
 // # Concurrency
 //
-// ApplyBatch and Apply must be called from a single goroutine (the apply
-// loop). Query, ReadOnly, CheckWrite, Members, Hash and AppliedIndex may be
-// called concurrently from any number of goroutines, also while an apply
-// runs: they use the read pool (MaxReaders connections) and see the last
-// committed batch. Close may be called once everything else has returned;
+// ApplyBatch, Apply and Install must be called from a single goroutine (the
+// apply loop). Query, ReadOnly, CheckWrite, Members, Hash, AppliedIndex,
+// Snapshot and Dump may be called concurrently from any number of
+// goroutines, also while an apply runs: they use the read pool (MaxReaders
+// connections; Snapshot its own connection) and see the last committed
+// batch. Install (and a RESTORE_COMMIT) waits for them to finish and holds
+// new ones back while it swaps the file. Close may be called once everything else has returned;
 // it is idempotent. Results returned are owned by the caller.
 //
 // # Determinism

@@ -18,7 +18,22 @@ var (
 	// ErrSQL marks an error reported by SQLite for a statement (syntax,
 	// constraint, no such table...). The concrete type is *StatementError.
 	ErrSQL = errors.New("db: sql error")
+	// ErrNotSQLite is returned by VerifyFile (and restore validation) for a
+	// file that is empty, too short or does not start with the SQLite
+	// header.
+	ErrNotSQLite = errors.New("db: not a SQLite database")
+	// ErrCorruptFile is returned by VerifyFile for a SQLite file that is
+	// truncated or fails PRAGMA integrity_check / quick_check.
+	ErrCorruptFile = errors.New("db: corrupt SQLite database")
+	// ErrInvalidRestore is returned by ValidateRestoreFile for data that
+	// cannot be restored (SQL that fails to run, a corrupt file, a bad
+	// format).
+	ErrInvalidRestore = errors.New("db: invalid restore data")
 )
+
+// errUnavailable: a swap (Install, restore) failed after the rename and the
+// database could not be reopened.
+var errUnavailable = errors.New("db: database unavailable after a failed swap")
 
 // StatementError is a SQL error of one statement of a request. It matches
 // ErrSQL with errors.Is.

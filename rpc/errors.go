@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -28,25 +29,27 @@ func toStatus(err error) error {
 	var stmtErr *db.StatementError
 	switch {
 	case errors.As(err, &stmtErr):
-		return status.Error(codes.InvalidArgument, stmtErr.Error())
+		return status.Error(codes.InvalidArgument, fmt.Sprintf("statement %d: %v", stmtErr.Index+1, stmtErr.Err))
 	case errors.Is(err, command.ErrTooLarge), errors.Is(err, cluster.ErrTooLarge):
-		return withReason(codes.ResourceExhausted, err.Error(), client.ReasonNotApplied)
+		return withReason(codes.ResourceExhausted, userMessage(err), client.ReasonNotApplied)
 	case errors.Is(err, command.ErrInvalidRequest):
-		return status.Error(codes.InvalidArgument, err.Error())
+		return status.Error(codes.InvalidArgument, userMessage(err))
+	case errors.Is(err, db.ErrInvalidRestore), errors.Is(err, cluster.ErrRestoreFailed):
+		return status.Error(codes.InvalidArgument, userMessage(err))
 	case errors.Is(err, db.ErrRefused):
-		return status.Error(codes.PermissionDenied, err.Error())
+		return status.Error(codes.PermissionDenied, userMessage(err))
 	case errors.Is(err, db.ErrNotReadOnly), errors.Is(err, cluster.ErrNotReadOnly):
-		return status.Error(codes.InvalidArgument, "statement writes: send it with Execute: "+err.Error())
+		return status.Error(codes.InvalidArgument, userMessage(err)+": send it with Execute")
 	case errors.Is(err, db.ErrSQL):
-		return status.Error(codes.InvalidArgument, err.Error())
+		return status.Error(codes.InvalidArgument, userMessage(err))
 	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrProposalDropped):
-		return withReason(codes.Unavailable, err.Error(), client.ReasonNotApplied)
+		return withReason(codes.Unavailable, userMessage(err), client.ReasonNotApplied)
 	case errors.Is(err, cluster.ErrLeaderLost), errors.Is(err, cluster.ErrStopped):
-		return withReason(codes.Unavailable, err.Error(), client.ReasonOutcomeUnknown)
+		return withReason(codes.Unavailable, userMessage(err), client.ReasonOutcomeUnknown)
 	case errors.Is(err, cluster.ErrTimeout):
 		return withReason(codes.DeadlineExceeded, err.Error(), client.ReasonOutcomeUnknown)
 	case errors.Is(err, cluster.ErrStale):
-		return status.Error(codes.FailedPrecondition, err.Error())
+		return status.Error(codes.FailedPrecondition, userMessage(err))
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, context.Canceled):
@@ -59,6 +62,16 @@ func toStatus(err error) error {
 // though it also looks like a status error.
 func isDomainError(err error) bool {
 	return errors.Is(err, db.ErrSQL) || errors.Is(err, db.ErrRefused)
+}
+
+// userMessage is err's text without the package prefixes that mean
+// nothing to a client.
+func userMessage(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"db: ", "cluster: ", "command: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
 }
 
 func withReason(code codes.Code, msg, reason string) error {

@@ -271,17 +271,19 @@ func (s *Server) Status(ctx context.Context, _ *rpcpb.StatusRequest) (*rpcpb.Sta
 		return nil, toStatus(err)
 	}
 	resp := &rpcpb.StatusResponse{
-		Id:           st.ID,
-		Role:         st.Role,
-		Term:         st.Term,
-		LeaderId:     st.LeaderID,
-		LeaderAddr:   st.LeaderAddr,
-		CommitIndex:  st.CommitIndex,
-		AppliedIndex: st.AppliedIndex,
-		FirstIndex:   st.FirstIndex,
-		LastIndex:    st.LastIndex,
-		Version:      s.cfg.Version,
-		DataDir:      s.cfg.DataDir,
+		Id:            st.ID,
+		Role:          st.Role,
+		Term:          st.Term,
+		LeaderId:      st.LeaderID,
+		LeaderAddr:    st.LeaderAddr,
+		CommitIndex:   st.CommitIndex,
+		AppliedIndex:  st.AppliedIndex,
+		FirstIndex:    st.FirstIndex,
+		LastIndex:     st.LastIndex,
+		SnapshotIndex: st.SnapshotIndex,
+		LogBytes:      st.LogBytes,
+		Version:       s.cfg.Version,
+		DataDir:       s.cfg.DataDir,
 	}
 	for _, m := range st.Members {
 		resp.Members = append(resp.Members, &rpcpb.MemberStatus{

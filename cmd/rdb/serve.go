@@ -44,6 +44,9 @@ type serveOptions struct {
 	electionTicks   int
 	heartbeatTicks  int
 	writeTimeout    time.Duration
+	snapEntries     uint64
+	snapTrailing    uint64
+	snapLogBytes    uint64
 }
 
 func newServeCommand() *cobra.Command {
@@ -85,6 +88,9 @@ majority of disks (fsynced) and survives kill -9.`,
 	f.IntVar(&o.electionTicks, "election-ticks", cluster.DefaultElectionTicks, "election timeout, in ticks")
 	f.IntVar(&o.heartbeatTicks, "heartbeat-ticks", cluster.DefaultHeartbeatTicks, "heartbeat interval, in ticks")
 	f.DurationVar(&o.writeTimeout, "write-timeout", cluster.DefaultWriteTimeout, "deadline for writes whose client set none")
+	f.Uint64Var(&o.snapEntries, "snapshot-entries", cluster.DefaultSnapshotEntries, "compact the raft log after this many applied entries")
+	f.Uint64Var(&o.snapTrailing, "snapshot-trailing", cluster.DefaultSnapshotTrailing, "entries kept in the log behind a compaction for followers a little behind")
+	f.Uint64Var(&o.snapLogBytes, "snapshot-log-bytes", cluster.DefaultSnapshotLogBytes, "compact the raft log once this many bytes were applied since the last compaction")
 	return cmd
 }
 
@@ -194,16 +200,19 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	defer transport.Close()
 
 	node, err = cluster.New(cluster.Config{
-		ID:             o.id,
-		DataDir:        o.dataDir,
-		PeerAddr:       peerAddr,
-		ClientAddr:     clientAddr,
-		InitialCluster: initial,
-		TickInterval:   o.tick,
-		ElectionTicks:  o.electionTicks,
-		HeartbeatTicks: o.heartbeatTicks,
-		WriteTimeout:   o.writeTimeout,
-		Logger:         logger,
+		ID:               o.id,
+		DataDir:          o.dataDir,
+		PeerAddr:         peerAddr,
+		ClientAddr:       clientAddr,
+		InitialCluster:   initial,
+		TickInterval:     o.tick,
+		ElectionTicks:    o.electionTicks,
+		HeartbeatTicks:   o.heartbeatTicks,
+		WriteTimeout:     o.writeTimeout,
+		SnapshotEntries:  o.snapEntries,
+		SnapshotTrailing: o.snapTrailing,
+		SnapshotLogBytes: o.snapLogBytes,
+		Logger:           logger,
 	}, database, transport)
 	if err != nil {
 		return err

@@ -16,17 +16,19 @@ import (
 
 // statusJSON is the JSON shape printed by `rdb status`.
 type statusJSON struct {
-	ID           uint64       `json:"id"`
-	Role         string       `json:"role"`
-	Leader       uint64       `json:"leader"`
-	LeaderAddr   string       `json:"leader_addr"`
-	Term         uint64       `json:"term"`
-	CommitIndex  uint64       `json:"commit_index"`
-	AppliedIndex uint64       `json:"applied_index"`
-	FirstIndex   uint64       `json:"first_index"`
-	LastIndex    uint64       `json:"last_index"`
-	Version      string       `json:"version"`
-	Members      []memberJSON `json:"members"`
+	ID            uint64       `json:"id"`
+	Role          string       `json:"role"`
+	Leader        uint64       `json:"leader"`
+	LeaderAddr    string       `json:"leader_addr"`
+	Term          uint64       `json:"term"`
+	CommitIndex   uint64       `json:"commit_index"`
+	AppliedIndex  uint64       `json:"applied_index"`
+	FirstIndex    uint64       `json:"first_index"`
+	LastIndex     uint64       `json:"last_index"`
+	SnapshotIndex uint64       `json:"snapshot_index"`
+	LogBytes      uint64       `json:"log_bytes"`
+	Version       string       `json:"version"`
+	Members       []memberJSON `json:"members"`
 }
 
 type memberJSON struct {
@@ -69,6 +71,7 @@ func printStatus(st *rpcpb.StatusResponse) error {
 		ID: st.GetId(), Role: st.GetRole(), Leader: st.GetLeaderId(), LeaderAddr: st.GetLeaderAddr(),
 		Term: st.GetTerm(), CommitIndex: st.GetCommitIndex(), AppliedIndex: st.GetAppliedIndex(),
 		FirstIndex: st.GetFirstIndex(), LastIndex: st.GetLastIndex(), Version: st.GetVersion(),
+		SnapshotIndex: st.GetSnapshotIndex(), LogBytes: st.GetLogBytes(),
 		Members: []memberJSON{},
 	}
 	for _, m := range st.GetMembers() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"rdb/command"
 	"rdb/rpc/rpcpb"
 )
 
@@ -289,4 +291,69 @@ func (c *Client) StatusOf(ctx context.Context, endpoint string) (*rpcpb.StatusRe
 		return nil, status.Errorf(codes.Unavailable, "endpoint %s: %v", endpoint, err)
 	}
 	return rpcpb.NewDBClient(cc).Status(ctx, &rpcpb.StatusRequest{})
+}
+
+// Backup opens a backup stream on the current endpoint (failing over
+// until one accepts the call). The caller reads chunks until the one with
+// Last set, and checks its size and SHA-256.
+func (c *Client) Backup(ctx context.Context, req *rpcpb.BackupRequest) (grpc.ServerStreamingClient[rpcpb.BackupChunk], error) {
+	var st grpc.ServerStreamingClient[rpcpb.BackupChunk]
+	err := c.do(ctx, readCall, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		st, err = rpcpb.NewDBClient(cc).Backup(ctx, req)
+		return err
+	})
+	return st, err
+}
+
+// restoreChunkSize is the data sent per RestoreRequest.
+const restoreChunkSize = 1 << 20
+
+// Restore uploads data (a SQLite file or SQL text) to the current
+// endpoint, which replaces the database on every node through the log.
+// It is not retried once data was sent.
+func (c *Client) Restore(ctx context.Context, format command.RestoreFormat, data io.Reader) (*rpcpb.RestoreResponse, error) {
+	var resp *rpcpb.RestoreResponse
+	attempts := 0
+	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
+		// A retry must resend from the start: only possible if data seeks.
+		if attempts++; attempts > 1 {
+			seeker, ok := data.(io.Seeker)
+			if !ok {
+				return fmt.Errorf("client: restore: cannot retry on another endpoint: input is not seekable")
+			}
+			if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+				return fmt.Errorf("client: restore: rewind: %w", err)
+			}
+		}
+		st, err := rpcpb.NewDBClient(cc).Restore(ctx)
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, restoreChunkSize)
+		first := true
+		for {
+			n, rerr := io.ReadFull(data, buf)
+			if n > 0 || first {
+				req := &rpcpb.RestoreRequest{Data: buf[:n]}
+				if first {
+					req.Format = format
+					first = false
+				}
+				if err := st.Send(req); err != nil {
+					_, err = st.CloseAndRecv()
+					return err
+				}
+			}
+			if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+				break
+			}
+			if rerr != nil {
+				return fmt.Errorf("client: restore: read: %w", rerr)
+			}
+		}
+		resp, err = st.CloseAndRecv()
+		return err
+	})
+	return resp, err
 }

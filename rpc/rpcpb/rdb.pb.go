@@ -86,6 +86,59 @@ func (Consistency) EnumDescriptor() ([]byte, []int) {
 	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{0}
 }
 
+// BackupFormat selects what Backup streams.
+type BackupFormat int32
+
+const (
+	// The default: SQLITE.
+	BackupFormat_BACKUP_FORMAT_UNSPECIFIED BackupFormat = 0
+	// A consistent SQLite database file, readable by the sqlite3 tool.
+	BackupFormat_BACKUP_FORMAT_SQLITE BackupFormat = 1
+	// SQL text that recreates the schema and data.
+	BackupFormat_BACKUP_FORMAT_SQL BackupFormat = 2
+)
+
+// Enum value maps for BackupFormat.
+var (
+	BackupFormat_name = map[int32]string{
+		0: "BACKUP_FORMAT_UNSPECIFIED",
+		1: "BACKUP_FORMAT_SQLITE",
+		2: "BACKUP_FORMAT_SQL",
+	}
+	BackupFormat_value = map[string]int32{
+		"BACKUP_FORMAT_UNSPECIFIED": 0,
+		"BACKUP_FORMAT_SQLITE":      1,
+		"BACKUP_FORMAT_SQL":         2,
+	}
+)
+
+func (x BackupFormat) Enum() *BackupFormat {
+	p := new(BackupFormat)
+	*p = x
+	return p
+}
+
+func (x BackupFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BackupFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_rpc_rpcpb_rdb_proto_enumTypes[1].Descriptor()
+}
+
+func (BackupFormat) Type() protoreflect.EnumType {
+	return &file_rpc_rpcpb_rdb_proto_enumTypes[1]
+}
+
+func (x BackupFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BackupFormat.Descriptor instead.
+func (BackupFormat) EnumDescriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{1}
+}
+
 type ExecuteRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Statements []*command.Statement   `protobuf:"bytes,1,rep,name=statements,proto3" json:"statements,omitempty"`
@@ -584,17 +637,21 @@ type StatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// "leader", "follower", "candidate", "pre-candidate" or "learner".
-	Role          string          `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
-	Term          uint64          `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
-	LeaderId      uint64          `protobuf:"varint,4,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	LeaderAddr    string          `protobuf:"bytes,5,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
-	CommitIndex   uint64          `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
-	AppliedIndex  uint64          `protobuf:"varint,7,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	Members       []*MemberStatus `protobuf:"bytes,8,rep,name=members,proto3" json:"members,omitempty"`
-	Version       string          `protobuf:"bytes,9,opt,name=version,proto3" json:"version,omitempty"`
-	FirstIndex    uint64          `protobuf:"varint,10,opt,name=first_index,json=firstIndex,proto3" json:"first_index,omitempty"`
-	LastIndex     uint64          `protobuf:"varint,11,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
-	DataDir       string          `protobuf:"bytes,12,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
+	Role         string          `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Term         uint64          `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
+	LeaderId     uint64          `protobuf:"varint,4,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	LeaderAddr   string          `protobuf:"bytes,5,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
+	CommitIndex  uint64          `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	AppliedIndex uint64          `protobuf:"varint,7,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	Members      []*MemberStatus `protobuf:"bytes,8,rep,name=members,proto3" json:"members,omitempty"`
+	Version      string          `protobuf:"bytes,9,opt,name=version,proto3" json:"version,omitempty"`
+	FirstIndex   uint64          `protobuf:"varint,10,opt,name=first_index,json=firstIndex,proto3" json:"first_index,omitempty"`
+	LastIndex    uint64          `protobuf:"varint,11,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	DataDir      string          `protobuf:"bytes,12,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
+	// Index of the last raft snapshot (log compaction point).
+	SnapshotIndex uint64 `protobuf:"varint,13,opt,name=snapshot_index,json=snapshotIndex,proto3" json:"snapshot_index,omitempty"`
+	// Bytes of raft log on disk.
+	LogBytes      uint64 `protobuf:"varint,14,opt,name=log_bytes,json=logBytes,proto3" json:"log_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -713,6 +770,260 @@ func (x *StatusResponse) GetDataDir() string {
 	return ""
 }
 
+func (x *StatusResponse) GetSnapshotIndex() uint64 {
+	if x != nil {
+		return x.SnapshotIndex
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetLogBytes() uint64 {
+	if x != nil {
+		return x.LogBytes
+	}
+	return 0
+}
+
+type BackupRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Format BackupFormat           `protobuf:"varint,1,opt,name=format,proto3,enum=rdb.v1.BackupFormat" json:"format,omitempty"`
+	// Consistency of the copy: NONE copies the serving node's database as
+	// it is; LINEARIZABLE (the default) first waits for a ReadIndex.
+	Consistency   Consistency `protobuf:"varint,2,opt,name=consistency,proto3,enum=rdb.v1.Consistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BackupRequest) GetFormat() BackupFormat {
+	if x != nil {
+		return x.Format
+	}
+	return BackupFormat_BACKUP_FORMAT_UNSPECIFIED
+}
+
+func (x *BackupRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_CONSISTENCY_UNSPECIFIED
+}
+
+// BackupChunk is one piece of a backup stream. The first carries
+// raft_index (the applied index the copy was taken at); the last has
+// last = true and the SHA-256 of all data.
+type BackupChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	RaftIndex     uint64                 `protobuf:"varint,2,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	Last          bool                   `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	Sha256        []byte                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Size          int64                  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupChunk) Reset() {
+	*x = BackupChunk{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupChunk) ProtoMessage() {}
+
+func (x *BackupChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
+func (*BackupChunk) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *BackupChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *BackupChunk) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+func (x *BackupChunk) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+func (x *BackupChunk) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *BackupChunk) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// RestoreRequest is one piece of a restore stream. The first message sets
+// format; data follows in any number of messages.
+type RestoreRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Format        command.RestoreFormat  `protobuf:"varint,1,opt,name=format,proto3,enum=rdb.command.v1.RestoreFormat" json:"format,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreRequest) Reset() {
+	*x = RestoreRequest{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreRequest) ProtoMessage() {}
+
+func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
+func (*RestoreRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RestoreRequest) GetFormat() command.RestoreFormat {
+	if x != nil {
+		return x.Format
+	}
+	return command.RestoreFormat(0)
+}
+
+func (x *RestoreRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type RestoreResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The raft index of the entry that swapped the database in.
+	RaftIndex     uint64 `protobuf:"varint,1,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	Bytes         int64  `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreResponse) Reset() {
+	*x = RestoreResponse{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreResponse) ProtoMessage() {}
+
+func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreResponse.ProtoReflect.Descriptor instead.
+func (*RestoreResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RestoreResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+func (x *RestoreResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
 // RaftMessage carries one marshalled raftpb.Message.
 type RaftMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -723,7 +1034,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[9]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +1046,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[9]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +1059,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{9}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -766,7 +1077,7 @@ type RaftAck struct {
 
 func (x *RaftAck) Reset() {
 	*x = RaftAck{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[10]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +1089,7 @@ func (x *RaftAck) String() string {
 func (*RaftAck) ProtoMessage() {}
 
 func (x *RaftAck) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[10]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +1102,139 @@ func (x *RaftAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftAck.ProtoReflect.Descriptor instead.
 func (*RaftAck) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{10}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{14}
+}
+
+// SnapshotChunk is one piece of a snapshot sent to a follower. The first
+// chunk carries the marshalled raftpb.Message (MsgSnap) it belongs to.
+type SnapshotChunk struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Message []byte                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Offset  uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data    []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// CRC-32C (Castagnoli) of data.
+	Crc32C uint32 `protobuf:"varint,4,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	Last   bool   `protobuf:"varint,5,opt,name=last,proto3" json:"last,omitempty"`
+	// On the last chunk: total size and SHA-256 of the whole file.
+	Size          uint64 `protobuf:"varint,6,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256        []byte `protobuf:"bytes,7,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotChunk) Reset() {
+	*x = SnapshotChunk{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotChunk) ProtoMessage() {}
+
+func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
+func (*SnapshotChunk) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SnapshotChunk) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *SnapshotChunk) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SnapshotChunk) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+func (x *SnapshotChunk) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+type SnapshotAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotAck) Reset() {
+	*x = SnapshotAck{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotAck) ProtoMessage() {}
+
+func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
+func (*SnapshotAck) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{16}
 }
 
 var File_rpc_rpcpb_rdb_proto protoreflect.FileDescriptor
@@ -841,7 +1284,7 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"clientAddr\x12\x14\n" +
 	"\x05voter\x18\x04 \x01(\bR\x05voter\x12\x1f\n" +
 	"\vmatch_index\x18\x05 \x01(\x04R\n" +
-	"matchIndex\"\xf3\x02\n" +
+	"matchIndex\"\xb7\x03\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n" +
@@ -858,23 +1301,58 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"firstIndex\x12\x1d\n" +
 	"\n" +
 	"last_index\x18\v \x01(\x04R\tlastIndex\x12\x19\n" +
-	"\bdata_dir\x18\f \x01(\tR\adataDir\"!\n" +
+	"\bdata_dir\x18\f \x01(\tR\adataDir\x12%\n" +
+	"\x0esnapshot_index\x18\r \x01(\x04R\rsnapshotIndex\x12\x1b\n" +
+	"\tlog_bytes\x18\x0e \x01(\x04R\blogBytes\"t\n" +
+	"\rBackupRequest\x12,\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x14.rdb.v1.BackupFormatR\x06format\x125\n" +
+	"\vconsistency\x18\x02 \x01(\x0e2\x13.rdb.v1.ConsistencyR\vconsistency\"\x80\x01\n" +
+	"\vBackupChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x02 \x01(\x04R\traftIndex\x12\x12\n" +
+	"\x04last\x18\x03 \x01(\bR\x04last\x12\x16\n" +
+	"\x06sha256\x18\x04 \x01(\fR\x06sha256\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\"[\n" +
+	"\x0eRestoreRequest\x125\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x1d.rdb.command.v1.RestoreFormatR\x06format\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"F\n" +
+	"\x0fRestoreResponse\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x01 \x01(\x04R\traftIndex\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\"!\n" +
 	"\vRaftMessage\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\t\n" +
-	"\aRaftAck*\x8c\x01\n" +
+	"\aRaftAck\"\xad\x01\n" +
+	"\rSnapshotChunk\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\fR\amessage\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x16\n" +
+	"\x06crc32c\x18\x04 \x01(\rR\x06crc32c\x12\x12\n" +
+	"\x04last\x18\x05 \x01(\bR\x04last\x12\x12\n" +
+	"\x04size\x18\x06 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06sha256\x18\a \x01(\fR\x06sha256\"\r\n" +
+	"\vSnapshotAck*\x8c\x01\n" +
 	"\vConsistency\x12\x1b\n" +
 	"\x17CONSISTENCY_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10CONSISTENCY_NONE\x10\x01\x12\x14\n" +
 	"\x10CONSISTENCY_WEAK\x10\x02\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x03\x12\x16\n" +
-	"\x12CONSISTENCY_STRONG\x10\x042\xeb\x01\n" +
+	"\x12CONSISTENCY_STRONG\x10\x04*^\n" +
+	"\fBackupFormat\x12\x1d\n" +
+	"\x19BACKUP_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14BACKUP_FORMAT_SQLITE\x10\x01\x12\x15\n" +
+	"\x11BACKUP_FORMAT_SQL\x10\x022\xe1\x02\n" +
 	"\x02DB\x12:\n" +
 	"\aExecute\x12\x16.rdb.v1.ExecuteRequest\x1a\x17.rdb.v1.ExecuteResponse\x124\n" +
 	"\x05Query\x12\x14.rdb.v1.QueryRequest\x1a\x15.rdb.v1.QueryResponse\x12:\n" +
 	"\aRequest\x12\x16.rdb.v1.RequestRequest\x1a\x17.rdb.v1.RequestResponse\x127\n" +
-	"\x06Status\x12\x15.rdb.v1.StatusRequest\x1a\x16.rdb.v1.StatusResponse28\n" +
+	"\x06Status\x12\x15.rdb.v1.StatusRequest\x1a\x16.rdb.v1.StatusResponse\x126\n" +
+	"\x06Backup\x12\x15.rdb.v1.BackupRequest\x1a\x13.rdb.v1.BackupChunk0\x01\x12<\n" +
+	"\aRestore\x12\x16.rdb.v1.RestoreRequest\x1a\x17.rdb.v1.RestoreResponse(\x012r\n" +
 	"\x04Raft\x120\n" +
-	"\x06Stream\x12\x13.rdb.v1.RaftMessage\x1a\x0f.rdb.v1.RaftAck(\x01B\x0fZ\rrdb/rpc/rpcpbb\x06proto3"
+	"\x06Stream\x12\x13.rdb.v1.RaftMessage\x1a\x0f.rdb.v1.RaftAck(\x01\x128\n" +
+	"\bSnapshot\x12\x15.rdb.v1.SnapshotChunk\x1a\x13.rdb.v1.SnapshotAck(\x01B\x0fZ\rrdb/rpc/rpcpbb\x06proto3"
 
 var (
 	file_rpc_rpcpb_rdb_proto_rawDescOnce sync.Once
@@ -888,49 +1366,66 @@ func file_rpc_rpcpb_rdb_proto_rawDescGZIP() []byte {
 	return file_rpc_rpcpb_rdb_proto_rawDescData
 }
 
-var file_rpc_rpcpb_rdb_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_rpc_rpcpb_rdb_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_rpc_rpcpb_rdb_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_rpc_rpcpb_rdb_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_rpc_rpcpb_rdb_proto_goTypes = []any{
-	(Consistency)(0),          // 0: rdb.v1.Consistency
-	(*ExecuteRequest)(nil),    // 1: rdb.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),   // 2: rdb.v1.ExecuteResponse
-	(*QueryRequest)(nil),      // 3: rdb.v1.QueryRequest
-	(*QueryResponse)(nil),     // 4: rdb.v1.QueryResponse
-	(*RequestRequest)(nil),    // 5: rdb.v1.RequestRequest
-	(*RequestResponse)(nil),   // 6: rdb.v1.RequestResponse
-	(*StatusRequest)(nil),     // 7: rdb.v1.StatusRequest
-	(*MemberStatus)(nil),      // 8: rdb.v1.MemberStatus
-	(*StatusResponse)(nil),    // 9: rdb.v1.StatusResponse
-	(*RaftMessage)(nil),       // 10: rdb.v1.RaftMessage
-	(*RaftAck)(nil),           // 11: rdb.v1.RaftAck
-	(*command.Statement)(nil), // 12: rdb.command.v1.Statement
-	(*command.Result)(nil),    // 13: rdb.command.v1.Result
+	(Consistency)(0),           // 0: rdb.v1.Consistency
+	(BackupFormat)(0),          // 1: rdb.v1.BackupFormat
+	(*ExecuteRequest)(nil),     // 2: rdb.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),    // 3: rdb.v1.ExecuteResponse
+	(*QueryRequest)(nil),       // 4: rdb.v1.QueryRequest
+	(*QueryResponse)(nil),      // 5: rdb.v1.QueryResponse
+	(*RequestRequest)(nil),     // 6: rdb.v1.RequestRequest
+	(*RequestResponse)(nil),    // 7: rdb.v1.RequestResponse
+	(*StatusRequest)(nil),      // 8: rdb.v1.StatusRequest
+	(*MemberStatus)(nil),       // 9: rdb.v1.MemberStatus
+	(*StatusResponse)(nil),     // 10: rdb.v1.StatusResponse
+	(*BackupRequest)(nil),      // 11: rdb.v1.BackupRequest
+	(*BackupChunk)(nil),        // 12: rdb.v1.BackupChunk
+	(*RestoreRequest)(nil),     // 13: rdb.v1.RestoreRequest
+	(*RestoreResponse)(nil),    // 14: rdb.v1.RestoreResponse
+	(*RaftMessage)(nil),        // 15: rdb.v1.RaftMessage
+	(*RaftAck)(nil),            // 16: rdb.v1.RaftAck
+	(*SnapshotChunk)(nil),      // 17: rdb.v1.SnapshotChunk
+	(*SnapshotAck)(nil),        // 18: rdb.v1.SnapshotAck
+	(*command.Statement)(nil),  // 19: rdb.command.v1.Statement
+	(*command.Result)(nil),     // 20: rdb.command.v1.Result
+	(command.RestoreFormat)(0), // 21: rdb.command.v1.RestoreFormat
 }
 var file_rpc_rpcpb_rdb_proto_depIdxs = []int32{
-	12, // 0: rdb.v1.ExecuteRequest.statements:type_name -> rdb.command.v1.Statement
-	13, // 1: rdb.v1.ExecuteResponse.results:type_name -> rdb.command.v1.Result
-	12, // 2: rdb.v1.QueryRequest.statements:type_name -> rdb.command.v1.Statement
+	19, // 0: rdb.v1.ExecuteRequest.statements:type_name -> rdb.command.v1.Statement
+	20, // 1: rdb.v1.ExecuteResponse.results:type_name -> rdb.command.v1.Result
+	19, // 2: rdb.v1.QueryRequest.statements:type_name -> rdb.command.v1.Statement
 	0,  // 3: rdb.v1.QueryRequest.consistency:type_name -> rdb.v1.Consistency
-	13, // 4: rdb.v1.QueryResponse.results:type_name -> rdb.command.v1.Result
-	12, // 5: rdb.v1.RequestRequest.statements:type_name -> rdb.command.v1.Statement
+	20, // 4: rdb.v1.QueryResponse.results:type_name -> rdb.command.v1.Result
+	19, // 5: rdb.v1.RequestRequest.statements:type_name -> rdb.command.v1.Statement
 	0,  // 6: rdb.v1.RequestRequest.consistency:type_name -> rdb.v1.Consistency
-	13, // 7: rdb.v1.RequestResponse.results:type_name -> rdb.command.v1.Result
-	8,  // 8: rdb.v1.StatusResponse.members:type_name -> rdb.v1.MemberStatus
-	1,  // 9: rdb.v1.DB.Execute:input_type -> rdb.v1.ExecuteRequest
-	3,  // 10: rdb.v1.DB.Query:input_type -> rdb.v1.QueryRequest
-	5,  // 11: rdb.v1.DB.Request:input_type -> rdb.v1.RequestRequest
-	7,  // 12: rdb.v1.DB.Status:input_type -> rdb.v1.StatusRequest
-	10, // 13: rdb.v1.Raft.Stream:input_type -> rdb.v1.RaftMessage
-	2,  // 14: rdb.v1.DB.Execute:output_type -> rdb.v1.ExecuteResponse
-	4,  // 15: rdb.v1.DB.Query:output_type -> rdb.v1.QueryResponse
-	6,  // 16: rdb.v1.DB.Request:output_type -> rdb.v1.RequestResponse
-	9,  // 17: rdb.v1.DB.Status:output_type -> rdb.v1.StatusResponse
-	11, // 18: rdb.v1.Raft.Stream:output_type -> rdb.v1.RaftAck
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	20, // 7: rdb.v1.RequestResponse.results:type_name -> rdb.command.v1.Result
+	9,  // 8: rdb.v1.StatusResponse.members:type_name -> rdb.v1.MemberStatus
+	1,  // 9: rdb.v1.BackupRequest.format:type_name -> rdb.v1.BackupFormat
+	0,  // 10: rdb.v1.BackupRequest.consistency:type_name -> rdb.v1.Consistency
+	21, // 11: rdb.v1.RestoreRequest.format:type_name -> rdb.command.v1.RestoreFormat
+	2,  // 12: rdb.v1.DB.Execute:input_type -> rdb.v1.ExecuteRequest
+	4,  // 13: rdb.v1.DB.Query:input_type -> rdb.v1.QueryRequest
+	6,  // 14: rdb.v1.DB.Request:input_type -> rdb.v1.RequestRequest
+	8,  // 15: rdb.v1.DB.Status:input_type -> rdb.v1.StatusRequest
+	11, // 16: rdb.v1.DB.Backup:input_type -> rdb.v1.BackupRequest
+	13, // 17: rdb.v1.DB.Restore:input_type -> rdb.v1.RestoreRequest
+	15, // 18: rdb.v1.Raft.Stream:input_type -> rdb.v1.RaftMessage
+	17, // 19: rdb.v1.Raft.Snapshot:input_type -> rdb.v1.SnapshotChunk
+	3,  // 20: rdb.v1.DB.Execute:output_type -> rdb.v1.ExecuteResponse
+	5,  // 21: rdb.v1.DB.Query:output_type -> rdb.v1.QueryResponse
+	7,  // 22: rdb.v1.DB.Request:output_type -> rdb.v1.RequestResponse
+	10, // 23: rdb.v1.DB.Status:output_type -> rdb.v1.StatusResponse
+	12, // 24: rdb.v1.DB.Backup:output_type -> rdb.v1.BackupChunk
+	14, // 25: rdb.v1.DB.Restore:output_type -> rdb.v1.RestoreResponse
+	16, // 26: rdb.v1.Raft.Stream:output_type -> rdb.v1.RaftAck
+	18, // 27: rdb.v1.Raft.Snapshot:output_type -> rdb.v1.SnapshotAck
+	20, // [20:28] is the sub-list for method output_type
+	12, // [12:20] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_rdb_proto_init() }
@@ -943,8 +1438,8 @@ func file_rpc_rpcpb_rdb_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_rdb_proto_rawDesc), len(file_rpc_rpcpb_rdb_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   11,
+			NumEnums:      2,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -26,6 +26,8 @@ const (
 	DB_Query_FullMethodName   = "/rdb.v1.DB/Query"
 	DB_Request_FullMethodName = "/rdb.v1.DB/Request"
 	DB_Status_FullMethodName  = "/rdb.v1.DB/Status"
+	DB_Backup_FullMethodName  = "/rdb.v1.DB/Backup"
+	DB_Restore_FullMethodName = "/rdb.v1.DB/Restore"
 )
 
 // DBClient is the client API for DB service.
@@ -42,6 +44,11 @@ type DBClient interface {
 	Request(ctx context.Context, in *RequestRequest, opts ...grpc.CallOption) (*RequestResponse, error)
 	// Status describes this node and the cluster as it sees it.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// Backup streams a consistent copy of the database.
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
+	// Restore replaces the database on every node, through the log,
+	// atomically: on any error the old data stays.
+	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreRequest, RestoreResponse], error)
 }
 
 type dBClient struct {
@@ -92,6 +99,38 @@ func (c *dBClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *dBClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &DB_ServiceDesc.Streams[0], DB_Backup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, BackupChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DB_BackupClient = grpc.ServerStreamingClient[BackupChunk]
+
+func (c *dBClient) Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreRequest, RestoreResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &DB_ServiceDesc.Streams[1], DB_Restore_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RestoreRequest, RestoreResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DB_RestoreClient = grpc.ClientStreamingClient[RestoreRequest, RestoreResponse]
+
 // DBServer is the server API for DB service.
 // All implementations must embed UnimplementedDBServer
 // for forward compatibility.
@@ -106,6 +145,11 @@ type DBServer interface {
 	Request(context.Context, *RequestRequest) (*RequestResponse, error)
 	// Status describes this node and the cluster as it sees it.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// Backup streams a consistent copy of the database.
+	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
+	// Restore replaces the database on every node, through the log,
+	// atomically: on any error the old data stays.
+	Restore(grpc.ClientStreamingServer[RestoreRequest, RestoreResponse]) error
 	mustEmbedUnimplementedDBServer()
 }
 
@@ -127,6 +171,12 @@ func (UnimplementedDBServer) Request(context.Context, *RequestRequest) (*Request
 }
 func (UnimplementedDBServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedDBServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
+	return status.Errorf(codes.Unimplemented, "method Backup not implemented")
+}
+func (UnimplementedDBServer) Restore(grpc.ClientStreamingServer[RestoreRequest, RestoreResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method Restore not implemented")
 }
 func (UnimplementedDBServer) mustEmbedUnimplementedDBServer() {}
 func (UnimplementedDBServer) testEmbeddedByValue()            {}
@@ -221,6 +271,24 @@ func _DB_Status_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DB_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DBServer).Backup(m, &grpc.GenericServerStream[BackupRequest, BackupChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DB_BackupServer = grpc.ServerStreamingServer[BackupChunk]
+
+func _DB_Restore_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DBServer).Restore(&grpc.GenericServerStream[RestoreRequest, RestoreResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DB_RestoreServer = grpc.ClientStreamingServer[RestoreRequest, RestoreResponse]
+
 // DB_ServiceDesc is the grpc.ServiceDesc for DB service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -245,12 +313,24 @@ var DB_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _DB_Status_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Backup",
+			Handler:       _DB_Backup_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Restore",
+			Handler:       _DB_Restore_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "rpc/rpcpb/rdb.proto",
 }
 
 const (
-	Raft_Stream_FullMethodName = "/rdb.v1.Raft/Stream"
+	Raft_Stream_FullMethodName   = "/rdb.v1.Raft/Stream"
+	Raft_Snapshot_FullMethodName = "/rdb.v1.Raft/Snapshot"
 )
 
 // RaftClient is the client API for Raft service.
@@ -261,6 +341,8 @@ const (
 // and direction carries raft messages.
 type RaftClient interface {
 	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RaftMessage, RaftAck], error)
+	// Snapshot carries one snapshot (a SQLite database file) in chunks.
+	Snapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SnapshotChunk, SnapshotAck], error)
 }
 
 type raftClient struct {
@@ -284,6 +366,19 @@ func (c *raftClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Raft_StreamClient = grpc.ClientStreamingClient[RaftMessage, RaftAck]
 
+func (c *raftClient) Snapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SnapshotChunk, SnapshotAck], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Raft_ServiceDesc.Streams[1], Raft_Snapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SnapshotChunk, SnapshotAck]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Raft_SnapshotClient = grpc.ClientStreamingClient[SnapshotChunk, SnapshotAck]
+
 // RaftServer is the server API for Raft service.
 // All implementations must embed UnimplementedRaftServer
 // for forward compatibility.
@@ -292,6 +387,8 @@ type Raft_StreamClient = grpc.ClientStreamingClient[RaftMessage, RaftAck]
 // and direction carries raft messages.
 type RaftServer interface {
 	Stream(grpc.ClientStreamingServer[RaftMessage, RaftAck]) error
+	// Snapshot carries one snapshot (a SQLite database file) in chunks.
+	Snapshot(grpc.ClientStreamingServer[SnapshotChunk, SnapshotAck]) error
 	mustEmbedUnimplementedRaftServer()
 }
 
@@ -304,6 +401,9 @@ type UnimplementedRaftServer struct{}
 
 func (UnimplementedRaftServer) Stream(grpc.ClientStreamingServer[RaftMessage, RaftAck]) error {
 	return status.Errorf(codes.Unimplemented, "method Stream not implemented")
+}
+func (UnimplementedRaftServer) Snapshot(grpc.ClientStreamingServer[SnapshotChunk, SnapshotAck]) error {
+	return status.Errorf(codes.Unimplemented, "method Snapshot not implemented")
 }
 func (UnimplementedRaftServer) mustEmbedUnimplementedRaftServer() {}
 func (UnimplementedRaftServer) testEmbeddedByValue()              {}
@@ -333,6 +433,13 @@ func _Raft_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Raft_StreamServer = grpc.ClientStreamingServer[RaftMessage, RaftAck]
 
+func _Raft_Snapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RaftServer).Snapshot(&grpc.GenericServerStream[SnapshotChunk, SnapshotAck]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Raft_SnapshotServer = grpc.ClientStreamingServer[SnapshotChunk, SnapshotAck]
+
 // Raft_ServiceDesc is the grpc.ServiceDesc for Raft service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -344,6 +451,11 @@ var Raft_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Stream",
 			Handler:       _Raft_Stream_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Snapshot",
+			Handler:       _Raft_Snapshot_Handler,
 			ClientStreams: true,
 		},
 	},
