@@ -33,6 +33,8 @@ type Node interface {
 	IsLeader() bool
 	Leader() (uint64, string)
 	Status(ctx context.Context) (cluster.Status, error)
+	AppliedIndex() uint64
+	Hash(ctx context.Context) (string, error)
 }
 
 var _ Node = (*cluster.Node)(nil)
@@ -291,4 +293,28 @@ func (s *Server) Status(ctx context.Context, _ *rpcpb.StatusRequest) (*rpcpb.Sta
 		})
 	}
 	return resp, nil
+}
+
+// Hash implements rdb.v1.DB.
+func (s *Server) Hash(ctx context.Context, req *rpcpb.HashRequest) (*rpcpb.HashResponse, error) {
+	if req.GetMinIndex() > 0 {
+		if err := s.node.WaitApplied(ctx, req.GetMinIndex()); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	// The hash is taken at a stable applied index: retry while the index
+	// moves under it.
+	for attempt := 0; ; attempt++ {
+		before := s.node.AppliedIndex()
+		h, err := s.node.Hash(ctx)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if after := s.node.AppliedIndex(); after == before || attempt >= 20 {
+			if after != before {
+				return nil, status.Error(codes.Unavailable, "database kept changing while hashing; retry")
+			}
+			return &rpcpb.HashResponse{Hash: h, AppliedIndex: before, NodeId: s.node.ID()}, nil
+		}
+	}
 }

@@ -70,7 +70,8 @@ type Node struct {
 	ClientAddr string
 	PeerAddr   string
 	DataDir    string
-	Initial    string // --initial-cluster
+	Initial    string   // --initial-cluster
+	Args       []string // extra flags for rdb serve
 	logPath    string
 
 	mu   sync.Mutex
@@ -84,7 +85,8 @@ type Cluster struct {
 }
 
 // StartCluster starts n nodes as one cluster and waits for a leader.
-func StartCluster(t testing.TB, n int) *Cluster {
+// args are extra flags for every node's rdb serve.
+func StartCluster(t testing.TB, n int, args ...string) *Cluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("system test: skipped with -short")
@@ -99,6 +101,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			PeerAddr:   freeAddr(t),
 			DataDir:    filepath.Join(base, fmt.Sprintf("node%d", i)),
 			logPath:    filepath.Join(base, fmt.Sprintf("node%d.log", i)),
+			Args:       args,
 		}
 		c.Nodes = append(c.Nodes, node)
 		parts = append(parts, fmt.Sprintf("%d=%s", i, node.PeerAddr))
@@ -140,6 +143,7 @@ func (n *Node) Start(t testing.TB) {
 		"--peer-listen", n.PeerAddr,
 		"--initial-cluster", n.Initial,
 		"--log-level", "info")
+	cmd.Args = append(cmd.Args, n.Args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -184,6 +188,29 @@ func (n *Node) Restart(t testing.TB) {
 	t.Helper()
 	n.Kill(t)
 	n.Start(t)
+}
+
+// PeakRSS returns the process's peak resident memory in bytes (VmHWM),
+// or 0 when not running.
+func (n *Node) PeakRSS() int64 {
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	if cmd == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d", &kb)
+			return kb * 1024
+		}
+	}
+	return 0
 }
 
 // Running reports whether the process is running.
@@ -372,4 +399,48 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s: not within %s: %v", what, timeout, err)
+}
+
+// hashOf returns a node's content hash once it has applied minIndex.
+func hashOf(t testing.TB, n *Node, minIndex uint64) (*rpcpb.HashResponse, error) {
+	cl, err := client.New(client.Config{Endpoints: []string{n.ClientAddr}, DialTimeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return cl.HashOf(ctx, n.ClientAddr, minIndex)
+}
+
+// waitConverged waits until every running node has applied at least
+// minIndex and all of them report the same applied index and hash.
+func (c *Cluster) waitConverged(t testing.TB, minIndex uint64, timeout time.Duration) string {
+	t.Helper()
+	var hash string
+	waitFor(t, timeout, "replicas converge", func() error {
+		var first *rpcpb.HashResponse
+		for _, n := range c.Nodes {
+			if !n.Running() {
+				continue
+			}
+			h, err := hashOf(t, n, minIndex)
+			if err != nil {
+				return fmt.Errorf("node %d: %v", n.ID, err)
+			}
+			if first == nil {
+				first = h
+				continue
+			}
+			if h.GetAppliedIndex() != first.GetAppliedIndex() {
+				return fmt.Errorf("node %d at %d, node %d at %d", h.GetNodeId(), h.GetAppliedIndex(), first.GetNodeId(), first.GetAppliedIndex())
+			}
+			if h.GetHash() != first.GetHash() {
+				t.Fatalf("nodes %d and %d differ at index %d", h.GetNodeId(), first.GetNodeId(), h.GetAppliedIndex())
+			}
+		}
+		hash = first.GetHash()
+		return nil
+	})
+	return hash
 }

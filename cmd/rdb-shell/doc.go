@@ -30,6 +30,20 @@
 // them. Results of statements in a transaction, including SELECTs, are
 // printed at COMMIT. SAVEPOINT, RELEASE and ROLLBACK TO are refused.
 //
+// # Backup and restore
+//
+// .backup FILE streams a consistent copy of the database (read at
+// linearizable consistency, so it holds the session's writes) into FILE as
+// a SQLite database file, or as SQL text with --sql; the data goes to a
+// temporary file next to FILE, is checked against the size and SHA-256 the
+// server sends, and is renamed over FILE only when complete. .restore FILE
+// uploads a SQLite file or SQL text (told apart by the SQLite header),
+// which replaces the database on every node through the raft log; later
+// reads of the session wait for the restore's raft index. Both share their
+// file handling with the rdb backup and restore commands through
+// rdb/rpc/client (BackupToFile, RestoreFile), and both must finish within
+// --timeout.
+//
 // # Errors and exit status
 //
 // Errors are printed as one line, "Error: <message>", on stderr (with the

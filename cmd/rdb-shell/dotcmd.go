@@ -39,6 +39,8 @@ func dotCommands() []dotCmd {
 	onOff := func(*shell) []string { return []string{"on", "off"} }
 	tables := func(s *shell) []string { return s.tableNames() }
 	return []dotCmd{
+		{name: "backup", args: backupUsage, help: "Write a consistent backup to FILE: a SQLite database, or SQL text with --sql", run: (*shell).dotBackup,
+			complete: func(*shell) []string { return []string{"--sql"} }},
 		{name: "consistency", args: "[none|weak|linearizable|strong]", help: "Show or set the read consistency of queries", run: (*shell).dotConsistency,
 			complete: func(*shell) []string { return []string{"none", "weak", "linearizable", "strong"} }},
 		{name: "connect", args: "ENDPOINTS", help: "Connect to other nodes (comma-separated host:port list)", run: (*shell).dotConnect},
@@ -55,6 +57,7 @@ func dotCommands() []dotCmd {
 		{name: "output", args: "[FILE]", help: "Send output to FILE, or back to stdout with no FILE", run: (*shell).dotOutput},
 		{name: "quit", help: "Leave the shell", run: (*shell).dotQuit},
 		{name: "read", args: "FILE", help: "Run the statements and dot-commands in FILE", run: (*shell).dotRead},
+		{name: "restore", args: restoreUsage, help: "Replace the database on every node with FILE (a SQLite database or SQL text)", run: (*shell).dotRestore},
 		{name: "schema", args: "[TABLE]", help: "Show CREATE statements (of tables matching the LIKE pattern TABLE)", run: (*shell).dotSchema, complete: tables},
 		{name: "status", help: "Show the node in use, the leader and the session settings", run: (*shell).dotStatus},
 		{name: "tables", args: "[PATTERN]", help: "List tables and views (matching the LIKE pattern)", run: (*shell).dotTables},
@@ -162,7 +165,8 @@ func (s *shell) dotHelp(_ context.Context, _ []string) error {
 Statements end with ';' and may span lines. SELECT, VALUES, EXPLAIN, WITH ... SELECT
 and PRAGMA without '=' are queries, read at the .consistency level; everything else
 is a write through the raft log. BEGIN; ...; COMMIT; is sent as one atomic transaction
-when COMMIT is entered (ROLLBACK discards it).
+when COMMIT is entered (ROLLBACK discards it). .backup and .restore must finish within
+--timeout.
 `)
 	_, err := io.WriteString(s.out, b.String())
 	return err

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,7 +46,7 @@ standard sqlite3 tool can open; --format sql writes SQL text.`,
 				return err
 			}
 			defer c.Close()
-			n, idx, err := backupToFile(ctx, c, f, out)
+			n, idx, err := c.BackupToFile(ctx, f, out)
 			if err != nil {
 				return err
 			}
@@ -62,61 +59,6 @@ standard sqlite3 tool can open; --format sql writes SQL text.`,
 	cmd.Flags().StringVar(&format, "format", "sqlite", "sqlite or sql")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Hour, "deadline for the whole backup")
 	return cmd
-}
-
-// backupToFile streams a backup into out through a temporary file,
-// checking size and checksum before renaming it into place.
-func backupToFile(ctx context.Context, c *client.Client, format rpcpb.BackupFormat, out string) (int64, uint64, error) {
-	st, err := c.Backup(ctx, &rpcpb.BackupRequest{Format: format})
-	if err != nil {
-		return 0, 0, fmt.Errorf("backup: %s", status.Convert(err).Message())
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".rdb-backup-*")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	sum := sha256.New()
-	var size int64
-	var idx uint64
-	complete := false
-	for {
-		ch, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("backup: %s", status.Convert(err).Message())
-		}
-		if ch.GetRaftIndex() != 0 {
-			idx = ch.GetRaftIndex()
-		}
-		if _, err := tmp.Write(ch.GetData()); err != nil {
-			return 0, 0, err
-		}
-		sum.Write(ch.GetData())
-		size += int64(len(ch.GetData()))
-		if ch.GetLast() {
-			if ch.GetSize() != size || string(ch.GetSha256()) != string(sum.Sum(nil)) {
-				return 0, 0, fmt.Errorf("backup: checksum or size mismatch (got %d bytes, server sent %d)", size, ch.GetSize())
-			}
-			complete = true
-		}
-	}
-	if !complete {
-		return 0, 0, errors.New("backup: stream ended early")
-	}
-	if err := tmp.Sync(); err != nil {
-		return 0, 0, err
-	}
-	if err := tmp.Close(); err != nil {
-		return 0, 0, err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return 0, 0, err
-	}
-	return size, idx, nil
 }
 
 func newRestoreCommand() *cobra.Command {
@@ -166,8 +108,8 @@ atomic: invalid or corrupt input is refused and the old data stays.
 	return cmd
 }
 
-// restoreFormat decides the format, sniffing the SQLite header for auto,
-// and leaves f at its start.
+// restoreFormat decides the format, sniffing the SQLite header for auto
+// (client.DetectRestoreFormat), and leaves f at its start.
 func restoreFormat(format string, f *os.File) (command.RestoreFormat, error) {
 	switch format {
 	case "sqlite":
@@ -178,13 +120,5 @@ func restoreFormat(format string, f *os.File) (command.RestoreFormat, error) {
 	default:
 		return 0, fmt.Errorf("--format must be auto, sqlite or sql, not %q", format)
 	}
-	head := make([]byte, 16)
-	n, _ := io.ReadFull(f, head)
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, err
-	}
-	if n == 16 && string(head) == "SQLite format 3\x00" {
-		return command.RestoreFormat_RESTORE_FORMAT_SQLITE, nil
-	}
-	return command.RestoreFormat_RESTORE_FORMAT_SQL, nil
+	return client.DetectRestoreFormat(f)
 }

@@ -357,3 +357,21 @@ func (c *Client) Restore(ctx context.Context, format command.RestoreFormat, data
 	})
 	return resp, err
 }
+
+// HashOf returns the content hash of one endpoint's database once it has
+// applied minIndex, without failover.
+func (c *Client) HashOf(ctx context.Context, endpoint string, minIndex uint64) (*rpcpb.HashResponse, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		defer cancel()
+	}
+	cc, err := c.conn(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ready(ctx, cc); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "endpoint %s: %v", endpoint, err)
+	}
+	return rpcpb.NewDBClient(cc).Hash(ctx, &rpcpb.HashRequest{MinIndex: minIndex})
+}

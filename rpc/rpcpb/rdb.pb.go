@@ -1024,6 +1024,113 @@ func (x *RestoreResponse) GetBytes() int64 {
 	return 0
 }
 
+type HashRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Wait until the node has applied at least this index.
+	MinIndex      uint64 `protobuf:"varint,1,opt,name=min_index,json=minIndex,proto3" json:"min_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HashRequest) Reset() {
+	*x = HashRequest{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HashRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HashRequest) ProtoMessage() {}
+
+func (x *HashRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HashRequest.ProtoReflect.Descriptor instead.
+func (*HashRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *HashRequest) GetMinIndex() uint64 {
+	if x != nil {
+		return x.MinIndex
+	}
+	return 0
+}
+
+// HashResponse is a content hash of the node's database (schema and every
+// table's typed rows), comparable between replicas at the same index.
+type HashResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hash          string                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	AppliedIndex  uint64                 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	NodeId        uint64                 `protobuf:"varint,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HashResponse) Reset() {
+	*x = HashResponse{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HashResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HashResponse) ProtoMessage() {}
+
+func (x *HashResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HashResponse.ProtoReflect.Descriptor instead.
+func (*HashResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HashResponse) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *HashResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *HashResponse) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
 // RaftMessage carries one marshalled raftpb.Message.
 type RaftMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1034,7 +1141,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[13]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1153,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[13]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1166,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{13}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -1077,7 +1184,7 @@ type RaftAck struct {
 
 func (x *RaftAck) Reset() {
 	*x = RaftAck{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[14]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1196,7 @@ func (x *RaftAck) String() string {
 func (*RaftAck) ProtoMessage() {}
 
 func (x *RaftAck) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[14]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1209,7 @@ func (x *RaftAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftAck.ProtoReflect.Descriptor instead.
 func (*RaftAck) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{14}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{16}
 }
 
 // SnapshotChunk is one piece of a snapshot sent to a follower. The first
@@ -1124,7 +1231,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[15]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1243,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[15]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1256,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{15}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SnapshotChunk) GetMessage() []byte {
@@ -1209,7 +1316,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[16]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1328,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[16]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1341,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{16}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{18}
 }
 
 var File_rpc_rpcpb_rdb_proto protoreflect.FileDescriptor
@@ -1320,7 +1427,13 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"\x0fRestoreResponse\x12\x1d\n" +
 	"\n" +
 	"raft_index\x18\x01 \x01(\x04R\traftIndex\x12\x14\n" +
-	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\"!\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\"*\n" +
+	"\vHashRequest\x12\x1b\n" +
+	"\tmin_index\x18\x01 \x01(\x04R\bminIndex\"`\n" +
+	"\fHashResponse\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\tR\x04hash\x12#\n" +
+	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\x04R\x06nodeId\"!\n" +
 	"\vRaftMessage\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\t\n" +
 	"\aRaftAck\"\xad\x01\n" +
@@ -1342,14 +1455,15 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"\fBackupFormat\x12\x1d\n" +
 	"\x19BACKUP_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14BACKUP_FORMAT_SQLITE\x10\x01\x12\x15\n" +
-	"\x11BACKUP_FORMAT_SQL\x10\x022\xe1\x02\n" +
+	"\x11BACKUP_FORMAT_SQL\x10\x022\x94\x03\n" +
 	"\x02DB\x12:\n" +
 	"\aExecute\x12\x16.rdb.v1.ExecuteRequest\x1a\x17.rdb.v1.ExecuteResponse\x124\n" +
 	"\x05Query\x12\x14.rdb.v1.QueryRequest\x1a\x15.rdb.v1.QueryResponse\x12:\n" +
 	"\aRequest\x12\x16.rdb.v1.RequestRequest\x1a\x17.rdb.v1.RequestResponse\x127\n" +
 	"\x06Status\x12\x15.rdb.v1.StatusRequest\x1a\x16.rdb.v1.StatusResponse\x126\n" +
 	"\x06Backup\x12\x15.rdb.v1.BackupRequest\x1a\x13.rdb.v1.BackupChunk0\x01\x12<\n" +
-	"\aRestore\x12\x16.rdb.v1.RestoreRequest\x1a\x17.rdb.v1.RestoreResponse(\x012r\n" +
+	"\aRestore\x12\x16.rdb.v1.RestoreRequest\x1a\x17.rdb.v1.RestoreResponse(\x01\x121\n" +
+	"\x04Hash\x12\x13.rdb.v1.HashRequest\x1a\x14.rdb.v1.HashResponse2r\n" +
 	"\x04Raft\x120\n" +
 	"\x06Stream\x12\x13.rdb.v1.RaftMessage\x1a\x0f.rdb.v1.RaftAck(\x01\x128\n" +
 	"\bSnapshot\x12\x15.rdb.v1.SnapshotChunk\x1a\x13.rdb.v1.SnapshotAck(\x01B\x0fZ\rrdb/rpc/rpcpbb\x06proto3"
@@ -1367,7 +1481,7 @@ func file_rpc_rpcpb_rdb_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_rdb_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rpc_rpcpb_rdb_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_rpc_rpcpb_rdb_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_rpc_rpcpb_rdb_proto_goTypes = []any{
 	(Consistency)(0),           // 0: rdb.v1.Consistency
 	(BackupFormat)(0),          // 1: rdb.v1.BackupFormat
@@ -1384,45 +1498,49 @@ var file_rpc_rpcpb_rdb_proto_goTypes = []any{
 	(*BackupChunk)(nil),        // 12: rdb.v1.BackupChunk
 	(*RestoreRequest)(nil),     // 13: rdb.v1.RestoreRequest
 	(*RestoreResponse)(nil),    // 14: rdb.v1.RestoreResponse
-	(*RaftMessage)(nil),        // 15: rdb.v1.RaftMessage
-	(*RaftAck)(nil),            // 16: rdb.v1.RaftAck
-	(*SnapshotChunk)(nil),      // 17: rdb.v1.SnapshotChunk
-	(*SnapshotAck)(nil),        // 18: rdb.v1.SnapshotAck
-	(*command.Statement)(nil),  // 19: rdb.command.v1.Statement
-	(*command.Result)(nil),     // 20: rdb.command.v1.Result
-	(command.RestoreFormat)(0), // 21: rdb.command.v1.RestoreFormat
+	(*HashRequest)(nil),        // 15: rdb.v1.HashRequest
+	(*HashResponse)(nil),       // 16: rdb.v1.HashResponse
+	(*RaftMessage)(nil),        // 17: rdb.v1.RaftMessage
+	(*RaftAck)(nil),            // 18: rdb.v1.RaftAck
+	(*SnapshotChunk)(nil),      // 19: rdb.v1.SnapshotChunk
+	(*SnapshotAck)(nil),        // 20: rdb.v1.SnapshotAck
+	(*command.Statement)(nil),  // 21: rdb.command.v1.Statement
+	(*command.Result)(nil),     // 22: rdb.command.v1.Result
+	(command.RestoreFormat)(0), // 23: rdb.command.v1.RestoreFormat
 }
 var file_rpc_rpcpb_rdb_proto_depIdxs = []int32{
-	19, // 0: rdb.v1.ExecuteRequest.statements:type_name -> rdb.command.v1.Statement
-	20, // 1: rdb.v1.ExecuteResponse.results:type_name -> rdb.command.v1.Result
-	19, // 2: rdb.v1.QueryRequest.statements:type_name -> rdb.command.v1.Statement
+	21, // 0: rdb.v1.ExecuteRequest.statements:type_name -> rdb.command.v1.Statement
+	22, // 1: rdb.v1.ExecuteResponse.results:type_name -> rdb.command.v1.Result
+	21, // 2: rdb.v1.QueryRequest.statements:type_name -> rdb.command.v1.Statement
 	0,  // 3: rdb.v1.QueryRequest.consistency:type_name -> rdb.v1.Consistency
-	20, // 4: rdb.v1.QueryResponse.results:type_name -> rdb.command.v1.Result
-	19, // 5: rdb.v1.RequestRequest.statements:type_name -> rdb.command.v1.Statement
+	22, // 4: rdb.v1.QueryResponse.results:type_name -> rdb.command.v1.Result
+	21, // 5: rdb.v1.RequestRequest.statements:type_name -> rdb.command.v1.Statement
 	0,  // 6: rdb.v1.RequestRequest.consistency:type_name -> rdb.v1.Consistency
-	20, // 7: rdb.v1.RequestResponse.results:type_name -> rdb.command.v1.Result
+	22, // 7: rdb.v1.RequestResponse.results:type_name -> rdb.command.v1.Result
 	9,  // 8: rdb.v1.StatusResponse.members:type_name -> rdb.v1.MemberStatus
 	1,  // 9: rdb.v1.BackupRequest.format:type_name -> rdb.v1.BackupFormat
 	0,  // 10: rdb.v1.BackupRequest.consistency:type_name -> rdb.v1.Consistency
-	21, // 11: rdb.v1.RestoreRequest.format:type_name -> rdb.command.v1.RestoreFormat
+	23, // 11: rdb.v1.RestoreRequest.format:type_name -> rdb.command.v1.RestoreFormat
 	2,  // 12: rdb.v1.DB.Execute:input_type -> rdb.v1.ExecuteRequest
 	4,  // 13: rdb.v1.DB.Query:input_type -> rdb.v1.QueryRequest
 	6,  // 14: rdb.v1.DB.Request:input_type -> rdb.v1.RequestRequest
 	8,  // 15: rdb.v1.DB.Status:input_type -> rdb.v1.StatusRequest
 	11, // 16: rdb.v1.DB.Backup:input_type -> rdb.v1.BackupRequest
 	13, // 17: rdb.v1.DB.Restore:input_type -> rdb.v1.RestoreRequest
-	15, // 18: rdb.v1.Raft.Stream:input_type -> rdb.v1.RaftMessage
-	17, // 19: rdb.v1.Raft.Snapshot:input_type -> rdb.v1.SnapshotChunk
-	3,  // 20: rdb.v1.DB.Execute:output_type -> rdb.v1.ExecuteResponse
-	5,  // 21: rdb.v1.DB.Query:output_type -> rdb.v1.QueryResponse
-	7,  // 22: rdb.v1.DB.Request:output_type -> rdb.v1.RequestResponse
-	10, // 23: rdb.v1.DB.Status:output_type -> rdb.v1.StatusResponse
-	12, // 24: rdb.v1.DB.Backup:output_type -> rdb.v1.BackupChunk
-	14, // 25: rdb.v1.DB.Restore:output_type -> rdb.v1.RestoreResponse
-	16, // 26: rdb.v1.Raft.Stream:output_type -> rdb.v1.RaftAck
-	18, // 27: rdb.v1.Raft.Snapshot:output_type -> rdb.v1.SnapshotAck
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
+	15, // 18: rdb.v1.DB.Hash:input_type -> rdb.v1.HashRequest
+	17, // 19: rdb.v1.Raft.Stream:input_type -> rdb.v1.RaftMessage
+	19, // 20: rdb.v1.Raft.Snapshot:input_type -> rdb.v1.SnapshotChunk
+	3,  // 21: rdb.v1.DB.Execute:output_type -> rdb.v1.ExecuteResponse
+	5,  // 22: rdb.v1.DB.Query:output_type -> rdb.v1.QueryResponse
+	7,  // 23: rdb.v1.DB.Request:output_type -> rdb.v1.RequestResponse
+	10, // 24: rdb.v1.DB.Status:output_type -> rdb.v1.StatusResponse
+	12, // 25: rdb.v1.DB.Backup:output_type -> rdb.v1.BackupChunk
+	14, // 26: rdb.v1.DB.Restore:output_type -> rdb.v1.RestoreResponse
+	16, // 27: rdb.v1.DB.Hash:output_type -> rdb.v1.HashResponse
+	18, // 28: rdb.v1.Raft.Stream:output_type -> rdb.v1.RaftAck
+	20, // 29: rdb.v1.Raft.Snapshot:output_type -> rdb.v1.SnapshotAck
+	21, // [21:30] is the sub-list for method output_type
+	12, // [12:21] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -1439,7 +1557,7 @@ func file_rpc_rpcpb_rdb_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_rdb_proto_rawDesc), len(file_rpc_rpcpb_rdb_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -28,6 +28,7 @@ const (
 	DB_Status_FullMethodName  = "/rdb.v1.DB/Status"
 	DB_Backup_FullMethodName  = "/rdb.v1.DB/Backup"
 	DB_Restore_FullMethodName = "/rdb.v1.DB/Restore"
+	DB_Hash_FullMethodName    = "/rdb.v1.DB/Hash"
 )
 
 // DBClient is the client API for DB service.
@@ -49,6 +50,9 @@ type DBClient interface {
 	// Restore replaces the database on every node, through the log,
 	// atomically: on any error the old data stays.
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreRequest, RestoreResponse], error)
+	// Hash returns a content hash of this node's database and the applied
+	// index it was taken at: equal on replicas with equal data.
+	Hash(ctx context.Context, in *HashRequest, opts ...grpc.CallOption) (*HashResponse, error)
 }
 
 type dBClient struct {
@@ -131,6 +135,16 @@ func (c *dBClient) Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.C
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type DB_RestoreClient = grpc.ClientStreamingClient[RestoreRequest, RestoreResponse]
 
+func (c *dBClient) Hash(ctx context.Context, in *HashRequest, opts ...grpc.CallOption) (*HashResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HashResponse)
+	err := c.cc.Invoke(ctx, DB_Hash_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DBServer is the server API for DB service.
 // All implementations must embed UnimplementedDBServer
 // for forward compatibility.
@@ -150,6 +164,9 @@ type DBServer interface {
 	// Restore replaces the database on every node, through the log,
 	// atomically: on any error the old data stays.
 	Restore(grpc.ClientStreamingServer[RestoreRequest, RestoreResponse]) error
+	// Hash returns a content hash of this node's database and the applied
+	// index it was taken at: equal on replicas with equal data.
+	Hash(context.Context, *HashRequest) (*HashResponse, error)
 	mustEmbedUnimplementedDBServer()
 }
 
@@ -177,6 +194,9 @@ func (UnimplementedDBServer) Backup(*BackupRequest, grpc.ServerStreamingServer[B
 }
 func (UnimplementedDBServer) Restore(grpc.ClientStreamingServer[RestoreRequest, RestoreResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method Restore not implemented")
+}
+func (UnimplementedDBServer) Hash(context.Context, *HashRequest) (*HashResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Hash not implemented")
 }
 func (UnimplementedDBServer) mustEmbedUnimplementedDBServer() {}
 func (UnimplementedDBServer) testEmbeddedByValue()            {}
@@ -289,6 +309,24 @@ func _DB_Restore_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type DB_RestoreServer = grpc.ClientStreamingServer[RestoreRequest, RestoreResponse]
 
+func _DB_Hash_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HashRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DBServer).Hash(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DB_Hash_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DBServer).Hash(ctx, req.(*HashRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DB_ServiceDesc is the grpc.ServiceDesc for DB service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -311,6 +349,10 @@ var DB_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _DB_Status_Handler,
+		},
+		{
+			MethodName: "Hash",
+			Handler:    _DB_Hash_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
