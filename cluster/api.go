@@ -105,6 +105,8 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	if n.leader.Load() == 0 {
 		return 0, ErrNoLeader
 	}
+	start := time.Now()
+	defer func() { n.metrics.readIndex.Observe(time.Since(start).Seconds()) }()
 	r := &readRequest{done: make(chan readResult, 1)}
 	select {
 	case n.readc <- r:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults for Config. The raft settings follow the measurements recorded
@@ -73,6 +75,9 @@ type Config struct {
 
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
+	// Registerer receives the node's Prometheus metrics; nil keeps them
+	// unexported.
+	Registerer prometheus.Registerer
 	// Now returns the time stamped into commands; nil means time.Now.
 	Now func() time.Time
 }

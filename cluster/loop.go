@@ -92,7 +92,13 @@ func (n *Node) loop(ctx context.Context) error {
 }
 
 func (n *Node) propose(p proposal) {
-	if err := n.rn.Propose(p.data); err != nil {
+	err := n.rn.Propose(p.data)
+	if err == nil {
+		n.metrics.proposals.WithLabelValues("proposed").Inc()
+	} else {
+		n.metrics.proposals.WithLabelValues("dropped").Inc()
+	}
+	if err != nil {
 		if errors.Is(err, raft.ErrProposalDropped) {
 			if n.leader.Load() == 0 {
 				err = ErrNoLeader
@@ -162,8 +168,12 @@ func (n *Node) handleReady(ctx context.Context) error {
 		n.transport.Send(rd.Messages)
 	}
 	// 2. Persist entries and HardState: one fsync for the Ready.
+	saveStart := time.Now()
 	if err := n.store.save(rd.HardState, rd.Entries); err != nil {
 		return err
+	}
+	if len(rd.Entries) > 0 {
+		n.metrics.walSave.Observe(time.Since(saveStart).Seconds())
 	}
 	if rd.HardState != nil {
 		n.term.Store(rd.HardState.GetTerm())
@@ -175,9 +185,12 @@ func (n *Node) handleReady(ctx context.Context) error {
 	}
 	// 4. Apply.
 	if len(rd.CommittedEntries) > 0 {
+		applyStart := time.Now()
 		if err := n.apply(ctx, rd.CommittedEntries); err != nil {
 			return err
 		}
+		n.metrics.apply.Observe(time.Since(applyStart).Seconds())
+		n.metrics.applyEntries.Add(float64(len(rd.CommittedEntries)))
 	}
 	// Compact the log when enough has been applied.
 	if err := n.maybeCompact(); err != nil {
@@ -198,6 +211,7 @@ func (n *Node) updateSoftState(ss *raft.SoftState) {
 	role := roleName(ss.RaftState)
 	n.role.Store(role)
 	if ss.Lead != prev {
+		n.metrics.leaderChanges.Inc()
 		n.log.Info("leader changed", "from", prev, "to", ss.Lead, "role", role)
 		if ss.Lead == n.cfg.ID {
 			n.leaderSeen(time.Now())

@@ -42,6 +42,7 @@ type Node struct {
 
 	waiters *waiters
 	applied *appliedNotifier
+	metrics *metrics
 	reqID   atomic.Uint64
 
 	// Published by the loop for other goroutines.
@@ -96,6 +97,10 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		stopped:   make(chan struct{}),
 		waiters:   newWaiters(),
 		members:   make(map[uint64]*command.Member),
+	}
+	if n.metrics, err = newMetrics(n, cfg.Registerer); err != nil {
+		store.close()
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	n.reqID.Store(rand.Uint64() >> 1)
 	n.role.Store("follower")

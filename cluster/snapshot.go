@@ -92,6 +92,7 @@ func (n *Node) maybeCompact() error {
 		return fmt.Errorf("compact at %d: %w", applied, err)
 	}
 	n.bytesSinceSnap = 0
+	n.metrics.compactions.Inc()
 	n.log.Info("log compacted", "snapshot_index", applied, "first_index", compactTo+1)
 	return nil
 }
@@ -108,6 +109,11 @@ func (n *Node) sendSnapshot(ctx context.Context, m *raftpb.Message) {
 		} else if err == nil {
 			n.log.Info("snapshot sent", "to", m.GetTo(), "index", m.GetSnapshot().GetMetadata().GetIndex())
 		}
+		outcome := "ok"
+		if err != nil {
+			outcome = "failed"
+		}
+		n.metrics.snapshotsSent.WithLabelValues(outcome).Inc()
 		select {
 		case n.snap.reports <- snapReport{to: m.GetTo(), ok: err == nil}:
 		case <-ctx.Done():
@@ -205,6 +211,7 @@ func (n *Node) installSnapshot(ctx context.Context, snap *raftpb.Snapshot) error
 	}
 	n.applied.set(applied)
 	n.bytesSinceSnap = 0
+	n.metrics.snapshotsIn.Inc()
 	n.log.Info("installed snapshot", "raft_index", idx, "applied_index", applied)
 	return nil
 }

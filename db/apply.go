@@ -18,6 +18,11 @@ const (
 	sqlSetApplied    = `INSERT INTO _rdb_applied(id, idx) VALUES(1, ?) ON CONFLICT(id) DO UPDATE SET idx=excluded.idx`
 	sqlSetMember     = `INSERT INTO _rdb_members(id, peer_addr, client_addr) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET peer_addr=excluded.peer_addr, client_addr=excluded.client_addr`
 	sqlMembers       = `SELECT id, peer_addr, client_addr FROM _rdb_members ORDER BY id`
+
+	sqlCreateRestoreChunks = `CREATE TABLE IF NOT EXISTS _rdb_restore_chunks(restore_id TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (restore_id, offset))`
+	sqlPutRestoreChunk     = `INSERT INTO _rdb_restore_chunks(restore_id, offset, data) VALUES(?, ?, ?) ON CONFLICT(restore_id, offset) DO UPDATE SET data=excluded.data`
+	sqlNextRestoreChunk    = `SELECT offset, data FROM _rdb_restore_chunks WHERE restore_id=? AND offset>? ORDER BY offset LIMIT 1`
+	sqlDropRestoreChunks   = `DELETE FROM _rdb_restore_chunks WHERE restore_id=?`
 )
 
 // Entry is one raft entry to apply.
@@ -38,7 +43,7 @@ type Entry struct {
 func (d *DB) initSchema() error {
 	w := d.w
 	w.auth.mode = authInternal
-	for _, s := range []string{sqlCreateApplied, sqlCreateMembers} {
+	for _, s := range []string{sqlCreateApplied, sqlCreateMembers, sqlCreateRestoreChunks} {
 		if err := w.exec(s); err != nil {
 			return fmt.Errorf("db: create internal tables: %w", err)
 		}
@@ -100,7 +105,22 @@ func (d *DB) internal(fn func() error) error {
 }
 
 func (d *DB) execInternal(sql string, params ...*command.Parameter) error {
-	return d.internal(func() error {
+	_, err := d.runInternal(sql, false, params...)
+	return err
+}
+
+// queryInternal runs an internal statement on the writer and returns its rows.
+func (d *DB) queryInternal(sql string, params ...*command.Parameter) ([]*command.Row, error) {
+	res, err := d.runInternal(sql, true, params...)
+	if err != nil {
+		return nil, err
+	}
+	return res.Rows, nil
+}
+
+func (d *DB) runInternal(sql string, wantRows bool, params ...*command.Parameter) (*command.Result, error) {
+	var res *command.Result
+	err := d.internal(func() error {
 		st, err := d.cached(d.icache, sql)
 		if err != nil {
 			return err
@@ -109,10 +129,11 @@ func (d *DB) execInternal(sql string, params ...*command.Parameter) error {
 			sqlite3.Xsqlite3_clear_bindings(d.w.tls, st)
 			return err
 		}
-		_, err = d.w.run(st, false)
+		res, err = d.w.run(st, wantRows)
 		sqlite3.Xsqlite3_clear_bindings(d.w.tls, st)
 		return err
 	})
+	return res, err
 }
 
 // AppliedIndex returns the index stored by the last committed apply.
@@ -235,7 +256,6 @@ func (d *DB) applyOnce(entries []Entry, applied uint64, out [][]*command.Result,
 	if err := d.execInternal("BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("db: begin: %w", err)
 	}
-	defer d.staging.discard()
 	defer func() {
 		if err != nil && sqlite3.Xsqlite3_get_autocommit(d.w.tls, d.w.db) == 0 {
 			if rerr := d.execInternal("ROLLBACK"); rerr != nil {
@@ -272,10 +292,6 @@ func (d *DB) applyOnce(entries []Entry, applied uint64, out [][]*command.Result,
 	}
 	if err := d.execInternal(sqlSetApplied, &command.Parameter{Value: command.Integer(int64(last))}); err != nil {
 		return fmt.Errorf("db: store applied index: %w", err)
-	}
-	// Staged restore data must be durable before the index that covers it.
-	if err := d.staging.sync(); err != nil {
-		return fmt.Errorf("db: restore staging: %w", err)
 	}
 	if err := d.execInternal("COMMIT"); err != nil {
 		return fmt.Errorf("db: commit: %w", err)

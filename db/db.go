@@ -99,7 +99,6 @@ type DB struct {
 	cache   map[string]uintptr // prepared user statements of the writer
 	icache  map[string]uintptr // prepared internal statements of the writer
 	applied atomic.Uint64
-	staging stagingFiles // restore staging files written by the open batch
 
 	rdb *sql.DB
 

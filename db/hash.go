@@ -34,7 +34,7 @@ func (d *DB) Hash(ctx context.Context) (string, error) {
 }
 
 func hashDB(c *sconn, h hash.Hash) error {
-	schema, err := query(c, `SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE name <> '_rdb_applied' ORDER BY type, name`)
+	schema, err := query(c, `SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE tbl_name NOT IN ('_rdb_applied', '_rdb_restore_chunks') ORDER BY type, name`)
 	if err != nil {
 		return err
 	}

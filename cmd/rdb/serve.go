@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -47,6 +48,7 @@ type serveOptions struct {
 	snapEntries     uint64
 	snapTrailing    uint64
 	snapLogBytes    uint64
+	debugListen     string
 }
 
 func newServeCommand() *cobra.Command {
@@ -91,6 +93,7 @@ majority of disks (fsynced) and survives kill -9.`,
 	f.Uint64Var(&o.snapEntries, "snapshot-entries", cluster.DefaultSnapshotEntries, "compact the raft log after this many applied entries")
 	f.Uint64Var(&o.snapTrailing, "snapshot-trailing", cluster.DefaultSnapshotTrailing, "entries kept in the log behind a compaction for followers a little behind")
 	f.Uint64Var(&o.snapLogBytes, "snapshot-log-bytes", cluster.DefaultSnapshotLogBytes, "compact the raft log once this many bytes were applied since the last compaction")
+	f.StringVar(&o.debugListen, "debug-listen", "", "serve /metrics (Prometheus) and /debug/pprof on this address (off when empty)")
 	return cmd
 }
 
@@ -191,6 +194,21 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 	defer database.Close()
 
+	registry := newRegistry()
+	if o.debugListen != "" {
+		dbgLis, err := net.Listen("tcp", o.debugListen)
+		if err != nil {
+			return fmt.Errorf("debug listen: %w", err)
+		}
+		dbgSrv := newDebugServer(registry)
+		defer dbgSrv.Close()
+		go func() {
+			if err := dbgSrv.Serve(dbgLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("debug server", "err", err)
+			}
+		}()
+	}
+
 	var node *cluster.Node
 	transport := rpc.NewPeerTransport(o.id, func(id uint64) {
 		if node != nil {
@@ -213,6 +231,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		SnapshotTrailing: o.snapTrailing,
 		SnapshotLogBytes: o.snapLogBytes,
 		Logger:           logger,
+		Registerer:       registry,
 	}, database, transport)
 	if err != nil {
 		return err
@@ -226,7 +245,13 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}, node)
 	defer server.Close()
 
+	rpcMetrics, err := rpc.NewMetrics(registry)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	clientSrv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(rpcMetrics.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(rpcMetrics.StreamInterceptor),
 		grpc.MaxRecvMsgSize(server.MaxRecvMsgSize()),
 		grpc.MaxConcurrentStreams(1024),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
