@@ -85,7 +85,7 @@ func (n *Node) abortRestore(id string) {
 		Type:          command.CommandType_COMMAND_TYPE_RESTORE_ABORT,
 		RestoreCommit: &command.RestoreCommit{RestoreId: id},
 	}); err != nil {
-		n.log.Warn("restore abort not committed; staged data stays until the next restore", "restore_id", id, "err", err)
+		n.log.Warn("restore abort not committed; its staged chunks stay in the database until a later restore commits", "restore_id", id, "err", err)
 	}
 }
 

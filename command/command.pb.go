@@ -39,15 +39,18 @@ const (
 	CommandType_COMMAND_TYPE_QUERY CommandType = 2
 	// Record a member's addresses in the replicated member table.
 	CommandType_COMMAND_TYPE_SET_MEMBER CommandType = 3
-	// One piece of a database being restored: written at its offset into
-	// the node's staging file for restore_id (idempotent on replay).
+	// One piece of a database being restored: staged at its offset in the
+	// database's internal table of restore chunks (idempotent on replay).
 	CommandType_COMMAND_TYPE_RESTORE_CHUNK CommandType = 4
-	// Verify the staged file of restore_id and swap it in as the database,
+	// Verify the staged data of restore_id and swap it in as the database,
 	// atomically; the result carries an error if verification fails, and the
 	// old database stays.
 	CommandType_COMMAND_TYPE_RESTORE_COMMIT CommandType = 5
-	// Discard the staged file of restore_id.
+	// Discard the staged data of restore_id.
 	CommandType_COMMAND_TYPE_RESTORE_ABORT CommandType = 6
+	// Delete a member from the member table. Never proposed: the cluster
+	// derives it from a committed conf change that removes a node.
+	CommandType_COMMAND_TYPE_REMOVE_MEMBER CommandType = 7
 )
 
 // Enum value maps for CommandType.
@@ -60,6 +63,7 @@ var (
 		4: "COMMAND_TYPE_RESTORE_CHUNK",
 		5: "COMMAND_TYPE_RESTORE_COMMIT",
 		6: "COMMAND_TYPE_RESTORE_ABORT",
+		7: "COMMAND_TYPE_REMOVE_MEMBER",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":    0,
@@ -69,6 +73,7 @@ var (
 		"COMMAND_TYPE_RESTORE_CHUNK":  4,
 		"COMMAND_TYPE_RESTORE_COMMIT": 5,
 		"COMMAND_TYPE_RESTORE_ABORT":  6,
+		"COMMAND_TYPE_REMOVE_MEMBER":  7,
 	}
 )
 
@@ -524,10 +529,12 @@ func (x *RestoreCommit) GetSha256() []byte {
 
 // Member is a cluster member's identity and addresses.
 type Member struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	PeerAddr      string                 `protobuf:"bytes,2,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
-	ClientAddr    string                 `protobuf:"bytes,3,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	PeerAddr   string                 `protobuf:"bytes,2,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	ClientAddr string                 `protobuf:"bytes,3,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
+	// The member asked to stay a learner (never promoted automatically).
+	StayLearner   bool `protobuf:"varint,4,opt,name=stay_learner,json=stayLearner,proto3" json:"stay_learner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -583,6 +590,76 @@ func (x *Member) GetClientAddr() string {
 	return ""
 }
 
+func (x *Member) GetStayLearner() bool {
+	if x != nil {
+		return x.StayLearner
+	}
+	return false
+}
+
+// ConfContext is the context of a raft conf change entry: the member it
+// adds (with addresses) and who proposed it, so the proposer can be told
+// when it is applied.
+type ConfContext struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	ProposerId    uint64                 `protobuf:"varint,2,opt,name=proposer_id,json=proposerId,proto3" json:"proposer_id,omitempty"`
+	RequestId     uint64                 `protobuf:"varint,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfContext) Reset() {
+	*x = ConfContext{}
+	mi := &file_command_command_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfContext) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfContext) ProtoMessage() {}
+
+func (x *ConfContext) ProtoReflect() protoreflect.Message {
+	mi := &file_command_command_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfContext.ProtoReflect.Descriptor instead.
+func (*ConfContext) Descriptor() ([]byte, []int) {
+	return file_command_command_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ConfContext) GetMember() *Member {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+func (x *ConfContext) GetProposerId() uint64 {
+	if x != nil {
+		return x.ProposerId
+	}
+	return 0
+}
+
+func (x *ConfContext) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
 // Command is the payload of one normal raft log entry.
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -614,7 +691,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_command_command_proto_msgTypes[6]
+	mi := &file_command_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +703,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_command_command_proto_msgTypes[6]
+	mi := &file_command_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +716,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_command_command_proto_rawDescGZIP(), []int{6}
+	return file_command_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Command) GetVersion() uint32 {
@@ -729,7 +806,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_command_command_proto_msgTypes[7]
+	mi := &file_command_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +818,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_command_command_proto_msgTypes[7]
+	mi := &file_command_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +831,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_command_command_proto_rawDescGZIP(), []int{7}
+	return file_command_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Row) GetValues() []*Value {
@@ -783,7 +860,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_command_command_proto_msgTypes[8]
+	mi := &file_command_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +872,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_command_command_proto_msgTypes[8]
+	mi := &file_command_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +885,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_command_command_proto_rawDescGZIP(), []int{8}
+	return file_command_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Result) GetColumns() []string {
@@ -883,12 +960,19 @@ const file_command_command_proto_rawDesc = "" +
 	"restore_id\x18\x01 \x01(\tR\trestoreId\x125\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x1d.rdb.command.v1.RestoreFormatR\x06format\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x04 \x01(\fR\x06sha256\"V\n" +
+	"\x06sha256\x18\x04 \x01(\fR\x06sha256\"y\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
 	"\tpeer_addr\x18\x02 \x01(\tR\bpeerAddr\x12\x1f\n" +
 	"\vclient_addr\x18\x03 \x01(\tR\n" +
-	"clientAddr\"\xf3\x03\n" +
+	"clientAddr\x12!\n" +
+	"\fstay_learner\x18\x04 \x01(\bR\vstayLearner\"}\n" +
+	"\vConfContext\x12.\n" +
+	"\x06member\x18\x01 \x01(\v2\x16.rdb.command.v1.MemberR\x06member\x12\x1f\n" +
+	"\vproposer_id\x18\x02 \x01(\x04R\n" +
+	"proposerId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\x04R\trequestId\"\xf3\x03\n" +
 	"\aCommand\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12/\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1b.rdb.command.v1.CommandTypeR\x04type\x12\x1f\n" +
@@ -915,7 +999,7 @@ const file_command_command_proto_rawDesc = "" +
 	"\x04rows\x18\x03 \x03(\v2\x13.rdb.command.v1.RowR\x04rows\x12#\n" +
 	"\rrows_affected\x18\x04 \x01(\x03R\frowsAffected\x12$\n" +
 	"\x0elast_insert_id\x18\x05 \x01(\x03R\flastInsertId\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error*\xdb\x01\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error*\xfb\x01\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14COMMAND_TYPE_EXECUTE\x10\x01\x12\x16\n" +
@@ -923,7 +1007,8 @@ const file_command_command_proto_rawDesc = "" +
 	"\x17COMMAND_TYPE_SET_MEMBER\x10\x03\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_RESTORE_CHUNK\x10\x04\x12\x1f\n" +
 	"\x1bCOMMAND_TYPE_RESTORE_COMMIT\x10\x05\x12\x1e\n" +
-	"\x1aCOMMAND_TYPE_RESTORE_ABORT\x10\x06*b\n" +
+	"\x1aCOMMAND_TYPE_RESTORE_ABORT\x10\x06\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_REMOVE_MEMBER\x10\a*b\n" +
 	"\rRestoreFormat\x12\x1e\n" +
 	"\x1aRESTORE_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15RESTORE_FORMAT_SQLITE\x10\x01\x12\x16\n" +
@@ -942,7 +1027,7 @@ func file_command_command_proto_rawDescGZIP() []byte {
 }
 
 var file_command_command_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_command_command_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_command_command_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_command_command_proto_goTypes = []any{
 	(CommandType)(0),      // 0: rdb.command.v1.CommandType
 	(RestoreFormat)(0),    // 1: rdb.command.v1.RestoreFormat
@@ -952,26 +1037,28 @@ var file_command_command_proto_goTypes = []any{
 	(*RestoreChunk)(nil),  // 5: rdb.command.v1.RestoreChunk
 	(*RestoreCommit)(nil), // 6: rdb.command.v1.RestoreCommit
 	(*Member)(nil),        // 7: rdb.command.v1.Member
-	(*Command)(nil),       // 8: rdb.command.v1.Command
-	(*Row)(nil),           // 9: rdb.command.v1.Row
-	(*Result)(nil),        // 10: rdb.command.v1.Result
+	(*ConfContext)(nil),   // 8: rdb.command.v1.ConfContext
+	(*Command)(nil),       // 9: rdb.command.v1.Command
+	(*Row)(nil),           // 10: rdb.command.v1.Row
+	(*Result)(nil),        // 11: rdb.command.v1.Result
 }
 var file_command_command_proto_depIdxs = []int32{
 	2,  // 0: rdb.command.v1.Parameter.value:type_name -> rdb.command.v1.Value
 	3,  // 1: rdb.command.v1.Statement.parameters:type_name -> rdb.command.v1.Parameter
 	1,  // 2: rdb.command.v1.RestoreCommit.format:type_name -> rdb.command.v1.RestoreFormat
-	0,  // 3: rdb.command.v1.Command.type:type_name -> rdb.command.v1.CommandType
-	4,  // 4: rdb.command.v1.Command.statements:type_name -> rdb.command.v1.Statement
-	7,  // 5: rdb.command.v1.Command.member:type_name -> rdb.command.v1.Member
-	5,  // 6: rdb.command.v1.Command.restore_chunk:type_name -> rdb.command.v1.RestoreChunk
-	6,  // 7: rdb.command.v1.Command.restore_commit:type_name -> rdb.command.v1.RestoreCommit
-	2,  // 8: rdb.command.v1.Row.values:type_name -> rdb.command.v1.Value
-	9,  // 9: rdb.command.v1.Result.rows:type_name -> rdb.command.v1.Row
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	7,  // 3: rdb.command.v1.ConfContext.member:type_name -> rdb.command.v1.Member
+	0,  // 4: rdb.command.v1.Command.type:type_name -> rdb.command.v1.CommandType
+	4,  // 5: rdb.command.v1.Command.statements:type_name -> rdb.command.v1.Statement
+	7,  // 6: rdb.command.v1.Command.member:type_name -> rdb.command.v1.Member
+	5,  // 7: rdb.command.v1.Command.restore_chunk:type_name -> rdb.command.v1.RestoreChunk
+	6,  // 8: rdb.command.v1.Command.restore_commit:type_name -> rdb.command.v1.RestoreCommit
+	2,  // 9: rdb.command.v1.Row.values:type_name -> rdb.command.v1.Value
+	10, // 10: rdb.command.v1.Result.rows:type_name -> rdb.command.v1.Row
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_command_command_proto_init() }
@@ -992,7 +1079,7 @@ func file_command_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_command_proto_rawDesc), len(file_command_command_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

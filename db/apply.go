@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -13,11 +14,17 @@ import (
 // Internal schema. See doc.go.
 const (
 	sqlCreateApplied = `CREATE TABLE IF NOT EXISTS _rdb_applied(id INTEGER PRIMARY KEY CHECK (id=1), idx INTEGER NOT NULL)`
-	sqlCreateMembers = `CREATE TABLE IF NOT EXISTS _rdb_members(id INTEGER PRIMARY KEY, peer_addr TEXT, client_addr TEXT)`
+	sqlCreateMembers = `CREATE TABLE IF NOT EXISTS _rdb_members(id INTEGER PRIMARY KEY, peer_addr TEXT, client_addr TEXT, stay_learner INTEGER NOT NULL DEFAULT 0)`
 	sqlGetApplied    = `SELECT idx FROM _rdb_applied WHERE id=1`
 	sqlSetApplied    = `INSERT INTO _rdb_applied(id, idx) VALUES(1, ?) ON CONFLICT(id) DO UPDATE SET idx=excluded.idx`
-	sqlSetMember     = `INSERT INTO _rdb_members(id, peer_addr, client_addr) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET peer_addr=excluded.peer_addr, client_addr=excluded.client_addr`
-	sqlMembers       = `SELECT id, peer_addr, client_addr FROM _rdb_members ORDER BY id`
+	// An empty address never overwrites a known one; stay_learner, once
+	// asked for, stays.
+	sqlSetMember = `INSERT INTO _rdb_members(id, peer_addr, client_addr, stay_learner) VALUES(?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET ` +
+		`peer_addr=CASE WHEN excluded.peer_addr <> '' THEN excluded.peer_addr ELSE peer_addr END, ` +
+		`client_addr=CASE WHEN excluded.client_addr <> '' THEN excluded.client_addr ELSE client_addr END, ` +
+		`stay_learner=MAX(stay_learner, excluded.stay_learner)`
+	sqlRemoveMember = `DELETE FROM _rdb_members WHERE id=?`
+	sqlMembers      = `SELECT id, peer_addr, client_addr, stay_learner FROM _rdb_members ORDER BY id`
 
 	sqlCreateRestoreChunks = `CREATE TABLE IF NOT EXISTS _rdb_restore_chunks(restore_id TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (restore_id, offset))`
 	sqlPutRestoreChunk     = `INSERT INTO _rdb_restore_chunks(restore_id, offset, data) VALUES(?, ?, ?) ON CONFLICT(restore_id, offset) DO UPDATE SET data=excluded.data`
@@ -47,6 +54,11 @@ func (d *DB) initSchema() error {
 		if err := w.exec(s); err != nil {
 			return fmt.Errorf("db: create internal tables: %w", err)
 		}
+	}
+	// Databases made before the stay_learner column existed get it.
+	if err := w.exec(`ALTER TABLE _rdb_members ADD COLUMN stay_learner INTEGER NOT NULL DEFAULT 0`); err != nil &&
+		!strings.Contains(err.Error(), "duplicate column") {
+		return fmt.Errorf("db: upgrade member table: %w", err)
 	}
 	idx, err := d.readApplied()
 	if err != nil {
@@ -318,12 +330,26 @@ func (d *DB) applyEntry(e Entry) ([]*command.Result, error) {
 		if m == nil {
 			return []*command.Result{{Error: "set member: no member"}}, nil
 		}
+		stay := int64(0)
+		if m.GetStayLearner() {
+			stay = 1
+		}
 		err := d.execInternal(sqlSetMember,
 			&command.Parameter{Value: command.Integer(int64(m.GetId()))},
 			&command.Parameter{Value: command.Text(m.GetPeerAddr())},
-			&command.Parameter{Value: command.Text(m.GetClientAddr())})
+			&command.Parameter{Value: command.Text(m.GetClientAddr())},
+			&command.Parameter{Value: command.Integer(stay)})
 		if err != nil {
 			return nil, fmt.Errorf("db: set member: %w", err)
+		}
+		return []*command.Result{{RowsAffected: 1}}, nil
+	case command.CommandType_COMMAND_TYPE_REMOVE_MEMBER:
+		m := c.GetMember()
+		if m == nil {
+			return []*command.Result{{Error: "remove member: no member"}}, nil
+		}
+		if err := d.execInternal(sqlRemoveMember, &command.Parameter{Value: command.Integer(int64(m.GetId()))}); err != nil {
+			return nil, fmt.Errorf("db: remove member: %w", err)
 		}
 		return []*command.Result{{RowsAffected: 1}}, nil
 	case command.CommandType_COMMAND_TYPE_RESTORE_CHUNK:

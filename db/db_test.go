@@ -309,6 +309,11 @@ func TestDB_CheckWrite(t *testing.T) {
 		{"UPDATE _rdb_members SET peer_addr='x'", true},
 		{"DROP TABLE _rdb_members", true},
 		{"CREATE TRIGGER tr AFTER INSERT ON _rdb_applied BEGIN SELECT 1; END", true},
+		{"DELETE FROM _rdb_restore_chunks", true},
+		{"INSERT INTO _rdb_restore_chunks VALUES('a', 0, x'00')", true},
+		{"CREATE INDEX ix ON _rdb_restore_chunks(data)", true},
+		{"DROP TABLE _rdb_restore_chunks", true},
+		{"SELECT count(*) FROM _rdb_restore_chunks", false},
 		{"INSERT INTO sqlite_schema VALUES('table','x','x',0,'')", true},
 		{"SELECT * FROM sqlite_dbpage", true},
 	} {

@@ -44,41 +44,54 @@
 //
 // A restore replaces the database on every replica through raft entries:
 //
-//	COMMAND_TYPE_RESTORE_CHUNK   data written at offset into the staging file
-//	                             <dir of Config.Path>/restore-<id>.part
-//	                             (restore_id must match [A-Za-z0-9-]{1,64});
-//	                             the file is fsynced before the batch's
-//	                             transaction (holding the applied index)
-//	                             commits; rewriting on replay is harmless.
-//	COMMAND_TYPE_RESTORE_COMMIT  size and SHA-256 of the staged file checked;
-//	                             the new database is built in
-//	                             restore-<id>.build: a copy of a SQLITE file
-//	                             (VerifyFile), or a fresh file on which the SQL
-//	                             text runs statement by statement (entry's
-//	                             fixed time and seed, operation budget,
-//	                             ATTACH/VACUUM INTO/PRAGMAs refused, BEGIN and
-//	                             COMMIT allowed, no transaction left open);
-//	                             its _rdb_* tables are replaced by the current
-//	                             members and the entry's index as applied
-//	                             index; then it is swapped in like Install.
-//	COMMAND_TYPE_RESTORE_ABORT   the staging file is removed.
+//	COMMAND_TYPE_RESTORE_CHUNK   data stored at offset in the internal table
+//	                             _rdb_restore_chunks (restore_id must match
+//	                             [A-Za-z0-9-]{1,64}), in the batch's
+//	                             transaction, with the applied index; pieces
+//	                             of at most 1 MiB (and half of
+//	                             Config.MaxLength); a chunk at the offset of
+//	                             an earlier one replaces it; an empty chunk
+//	                             stores nothing.
+//	COMMAND_TYPE_RESTORE_COMMIT  the chunks are read one row at a time in
+//	                             offset order: they must be contiguous from
+//	                             offset 0 (no gap, no overlap), and their size
+//	                             and SHA-256 must match; a second pass streams
+//	                             them into the new database, built in
+//	                             restore-<id>.build next to Config.Path: a
+//	                             copy of a SQLITE file (VerifyFile), or a
+//	                             fresh file on which the SQL text runs
+//	                             statement by statement (entry's fixed time
+//	                             and seed, operation budget, ATTACH/VACUUM
+//	                             INTO/PRAGMAs refused, BEGIN and COMMIT
+//	                             allowed, no transaction left open); its
+//	                             _rdb_applied and _rdb_members are replaced by
+//	                             the current members and the entry's index as
+//	                             applied index, its _rdb_restore_chunks is
+//	                             dropped (initSchema recreates it empty); then
+//	                             it is swapped in like Install.
+//	COMMAND_TYPE_RESTORE_ABORT   the restore's chunks are deleted, in the
+//	                             batch's transaction.
 //
 // ApplyBatch commits the entries before a RESTORE_COMMIT, performs it, and
 // applies the rest of the batch on the new database. A verification failure
-// (size, checksum, not SQLite, corrupt, SQL error: same bytes in, same
-// verdict everywhere) is the entry's Result.Error; the staging and build
-// files are removed, the old database stays and the applied index advances.
-// I/O failures are returned as errors. Staging files are not removed by
-// Open: entries at or below the applied index are not replayed, so a
-// partly staged restore must survive a restart; COMMIT or ABORT removes
-// them (a crash between the swap and the removal can leave a stale .part).
-// The staging file is not part of the database: a replica that installs a
-// snapshot taken between a restore's chunks and its commit lacks the staged
-// data, and its commit fails where the others succeed, so the caller must
-// not install snapshots across an unfinished restore (or must abort it).
+// (no chunks, gap, overlap, size, checksum, not SQLite, corrupt, SQL error:
+// the chunks are replicated state, so same bytes in, same verdict
+// everywhere) is the entry's Result.Error; the restore's chunks are deleted
+// in the transaction that advances the applied index, the build file is
+// removed and the old database stays. I/O failures are returned as errors.
+//
+// Staged chunks are part of the database: they survive restarts (entries at
+// or below the applied index are not replayed), and every Snapshot copy
+// carries them, so a replica that installs a snapshot taken between a
+// restore's chunks and its commit commits it like the others. A successful
+// commit replaces the whole database, so the chunks of any other restore
+// still in progress are discarded too (its own commit then fails with "no
+// data staged", on every replica alike). Hash and Dump leave the staging
+// table out.
+//
 // ValidateRestoreFile runs the same checks on a local file before a restore
 // is proposed.
-
+//
 // # Concurrency
 //
 // ApplyBatch, Apply and Install must be called from a single goroutine (the
@@ -114,9 +127,13 @@
 //	    one row: the highest applied raft index.
 //	_rdb_members(id INTEGER PRIMARY KEY, peer_addr TEXT, client_addr TEXT)
 //	    the replicated member table (COMMAND_TYPE_SET_MEMBER upserts).
+//	_rdb_restore_chunks(restore_id TEXT, offset INTEGER, data BLOB,
+//	                    PRIMARY KEY (restore_id, offset))
+//	    the staged data of restores in progress (see Restore above).
 //
 // Users may read them; writes and DDL on _rdb_* are refused by the
-// authorizer. Hash includes _rdb_members but not _rdb_applied.
+// authorizer. Hash includes _rdb_members but not _rdb_applied nor
+// _rdb_restore_chunks (nor its index). Dump leaves all of them out.
 //
 // # Access to the C API
 //

@@ -180,9 +180,10 @@ func (d *DB) Members(ctx context.Context) ([]*command.Member, error) {
 			for _, r := range res.Rows {
 				v := r.GetValues()
 				out = append(out, &command.Member{
-					Id:         uint64(v[0].GetInteger()),
-					PeerAddr:   v[1].GetText(),
-					ClientAddr: v[2].GetText(),
+					Id:          uint64(v[0].GetInteger()),
+					PeerAddr:    v[1].GetText(),
+					ClientAddr:  v[2].GetText(),
+					StayLearner: v[3].GetInteger() != 0,
 				})
 			}
 			return nil

@@ -23,11 +23,10 @@ import (
 	"rdb/command"
 )
 
-// Restore through the log. See doc.go ("Restore") for the protocol and the
-// files involved.
+// Restore through the log. See doc.go ("Restore") for the protocol, the
+// staging table and the files involved.
 
-// maxRestoreBytes bounds the end offset of restore chunks (a chunk far out
-// would otherwise create a huge sparse file).
+// maxRestoreBytes bounds the end offset of restore chunks.
 const maxRestoreBytes = 1 << 40
 
 // restoreVerdict is a deterministic failure of a restore (same bytes in,
@@ -55,74 +54,26 @@ func validRestoreID(id string) bool {
 	return true
 }
 
-func (d *DB) stagePath(id string) string {
-	return filepath.Join(filepath.Dir(d.cfg.Path), "restore-"+id+".part")
-}
-
 func (d *DB) buildPath(id string) string {
 	return filepath.Join(filepath.Dir(d.cfg.Path), "restore-"+id+".build")
 }
 
-// stagingFiles are the staging files written by the batch being applied;
-// they are fsynced before the batch commits.
-type stagingFiles struct {
-	files   map[string]*os.File
-	created bool // a file was created: fsync the directory too
-	dir     string
+// restorePieceSize is the largest data blob of one _rdb_restore_chunks row:
+// a chunk is stored as pieces of at most this size (and at most half of
+// Config.MaxLength, the limit of a row), so any chunk fits. How a chunk is
+// split does not matter to the commit, which only needs the pieces to be
+// contiguous.
+func (d *DB) restorePieceSize() int {
+	n := 1 << 20
+	if m := d.cfg.MaxLength / 2; m < n {
+		n = max(m, 1)
+	}
+	return n
 }
 
-func (s *stagingFiles) open(path string) (*os.File, error) {
-	if f := s.files[path]; f != nil {
-		return f, nil
-	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		s.created = true
-		s.dir = filepath.Dir(path)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if s.files == nil {
-		s.files = map[string]*os.File{}
-	}
-	s.files[path] = f
-	return f, nil
-}
-
-// drop closes path's file if open (it is about to be removed).
-func (s *stagingFiles) drop(path string) {
-	if f := s.files[path]; f != nil {
-		f.Close()
-		delete(s.files, path)
-	}
-}
-
-// sync fsyncs and closes the files.
-func (s *stagingFiles) sync() error {
-	var errs []error
-	for p, f := range s.files {
-		errs = append(errs, f.Sync(), f.Close())
-		delete(s.files, p)
-	}
-	if s.created {
-		errs = append(errs, syncDir(s.dir))
-		s.created = false
-	}
-	return errors.Join(errs...)
-}
-
-// discard closes the files without syncing (the batch failed or is redone).
-func (s *stagingFiles) discard() {
-	for p, f := range s.files {
-		f.Close()
-		delete(s.files, p)
-	}
-	s.created = false
-}
-
-// restoreChunk writes a chunk into its staging file (inside the batch
-// transaction; rewriting the same bytes on replay is harmless).
+// restoreChunk stores a chunk in _rdb_restore_chunks, inside the batch
+// transaction (so with the applied index that covers it). A chunk at the
+// offset of an earlier one replaces it; an empty chunk stores nothing.
 func (d *DB) restoreChunk(ch *command.RestoreChunk) ([]*command.Result, error) {
 	if ch == nil {
 		return []*command.Result{{Error: "restore: chunk missing"}}, nil
@@ -135,46 +86,49 @@ func (d *DB) restoreChunk(ch *command.RestoreChunk) ([]*command.Result, error) {
 	if off < 0 || off > maxRestoreBytes || int64(len(data)) > maxRestoreBytes-off {
 		return []*command.Result{{Error: "restore: chunk offset out of range"}}, nil
 	}
-	f, err := d.staging.open(d.stagePath(id))
-	if err != nil {
-		return nil, fmt.Errorf("db: restore chunk: %w", err)
-	}
-	if _, err := f.WriteAt(data, off); err != nil {
-		return nil, fmt.Errorf("db: restore chunk: %w", err)
+	piece := d.restorePieceSize()
+	for i := 0; i < len(data); i += piece {
+		p := data[i:min(i+piece, len(data))]
+		err := d.execInternal(sqlPutRestoreChunk,
+			&command.Parameter{Value: command.Text(id)},
+			&command.Parameter{Value: command.Integer(off + int64(i))},
+			&command.Parameter{Value: command.Blob(p)})
+		if err != nil {
+			return nil, fmt.Errorf("db: restore chunk: %w", err)
+		}
 	}
 	return []*command.Result{{RowsAffected: int64(len(data))}}, nil
 }
 
-// restoreAbort removes the staging file of a restore.
+// restoreAbort deletes the staged chunks of a restore (inside the batch
+// transaction).
 func (d *DB) restoreAbort(rc *command.RestoreCommit) ([]*command.Result, error) {
 	id := rc.GetRestoreId()
 	if !validRestoreID(id) {
 		return []*command.Result{{Error: "restore: invalid restore_id (want [A-Za-z0-9-]{1,64})"}}, nil
 	}
-	p := d.stagePath(id)
-	d.staging.drop(p)
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := d.execInternal(sqlDropRestoreChunks, &command.Parameter{Value: command.Text(id)}); err != nil {
 		return nil, fmt.Errorf("db: restore abort: %w", err)
 	}
 	return []*command.Result{{}}, nil
 }
 
 // restoreCommit applies a RESTORE_COMMIT entry outside any transaction:
-// build and verify the new database, then swap it in, or record the verdict
-// and advance the index on the old one. The caller holds wmu.
+// build and verify the new database, then swap it in, or record the verdict,
+// delete the staged chunks and advance the index on the old one. The caller
+// holds wmu.
 func (d *DB) restoreCommit(ctx context.Context, e Entry) ([]*command.Result, error) {
 	rc := e.Command.GetRestoreCommit()
 	id := rc.GetRestoreId()
 	build, err := d.buildRestore(ctx, e)
 	if err == nil {
+		// The new database has no staged chunks (finishBuild dropped the
+		// table, initSchema recreated it empty).
 		if err := d.swapIn(ctx, build); err != nil {
 			return nil, fmt.Errorf("db: restore: %w", err)
 		}
 		if got := d.applied.Load(); got != e.Index {
 			return nil, fmt.Errorf("db: restore: swapped-in database has applied index %d, want %d", got, e.Index)
-		}
-		if err := os.Remove(d.stagePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			d.log.Warn("db: restore: remove staging file", "err", err)
 		}
 		return []*command.Result{{}}, nil
 	}
@@ -182,29 +136,34 @@ func (d *DB) restoreCommit(ctx context.Context, e Entry) ([]*command.Result, err
 	if !errors.As(err, &v) {
 		return nil, fmt.Errorf("db: restore: %w", err)
 	}
-	// Index first: a crash before the files are removed must not turn the
-	// replayed verdict into "no data staged".
-	if err := d.storeApplied(e.Index); err != nil {
+	if err := d.endFailedRestore(e.Index, id); err != nil {
 		return nil, err
 	}
 	if validRestoreID(id) {
 		if err := removeDBFiles(d.buildPath(id)); err != nil {
 			d.log.Warn("db: restore: remove build file", "err", err)
 		}
-		if err := os.Remove(d.stagePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			d.log.Warn("db: restore: remove staging file", "err", err)
-		}
 	}
 	return []*command.Result{{Error: v.msg}}, nil
 }
 
-// storeApplied advances the applied index alone, in its own transaction.
-func (d *DB) storeApplied(idx uint64) error {
+// endFailedRestore deletes the staged chunks of restore id (if id is valid)
+// and advances the applied index to idx, in one transaction.
+func (d *DB) endFailedRestore(idx uint64, id string) (err error) {
 	if err := d.execInternal("BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("db: begin: %w", err)
 	}
+	defer func() {
+		if err != nil && sqlite3.Xsqlite3_get_autocommit(d.w.tls, d.w.db) == 0 {
+			d.execInternal("ROLLBACK")
+		}
+	}()
+	if validRestoreID(id) {
+		if err := d.execInternal(sqlDropRestoreChunks, &command.Parameter{Value: command.Text(id)}); err != nil {
+			return fmt.Errorf("db: restore: delete staged chunks: %w", err)
+		}
+	}
 	if err := d.execInternal(sqlSetApplied, &command.Parameter{Value: command.Integer(int64(idx))}); err != nil {
-		d.execInternal("ROLLBACK")
 		return fmt.Errorf("db: store applied index: %w", err)
 	}
 	if err := d.execInternal("COMMIT"); err != nil {
@@ -212,6 +171,62 @@ func (d *DB) storeApplied(idx uint64) error {
 	}
 	d.applied.Store(idx)
 	return nil
+}
+
+// chunkReader reads the staged data of a restore from _rdb_restore_chunks
+// on the writer, one row at a time in offset order (memory bounded by the
+// piece size). The rows must be contiguous from offset 0: a gap or an
+// overlap is a *restoreVerdict. Each row is read by its own keyset query
+// (restore_id, offset > last) in autocommit mode; the caller holds wmu, so
+// nothing writes the rows between reads.
+type chunkReader struct {
+	d    *DB
+	id   string
+	last int64 // offset of the last row read; -1 before the first
+	end  int64 // bytes delivered or buffered so far
+	rows int   // rows read
+	buf  []byte
+	done bool
+}
+
+func (d *DB) newChunkReader(id string) *chunkReader {
+	return &chunkReader{d: d, id: id, last: -1}
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.done {
+			return 0, io.EOF
+		}
+		rows, err := r.d.queryInternal(sqlNextRestoreChunk,
+			&command.Parameter{Value: command.Text(r.id)},
+			&command.Parameter{Value: command.Integer(r.last)})
+		if err != nil {
+			return 0, fmt.Errorf("read staged chunks: %w", err)
+		}
+		if len(rows) == 0 {
+			r.done = true
+			return 0, io.EOF
+		}
+		v := rows[0].GetValues()
+		off, data := v[0].GetInteger(), v[1].GetBlob()
+		r.last = off
+		r.rows++
+		if len(data) == 0 {
+			continue
+		}
+		switch {
+		case off > r.end:
+			return 0, verdictf("restore: data missing at offset %d (next chunk at %d)", r.end, off)
+		case off < r.end:
+			return 0, verdictf("restore: staged chunks overlap at offset %d", off)
+		}
+		r.buf = data
+		r.end += int64(len(data))
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
 }
 
 // buildRestore checks the staged data of a RESTORE_COMMIT and builds the
@@ -233,28 +248,21 @@ func (d *DB) buildRestore(ctx context.Context, e Entry) (string, error) {
 	if format != command.RestoreFormat_RESTORE_FORMAT_SQLITE && format != command.RestoreFormat_RESTORE_FORMAT_SQL {
 		return "", verdictf("restore: unknown format %v", format)
 	}
-	staged := d.stagePath(id)
-	f, err := os.Open(staged)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", verdictf("restore: no data staged for restore_id %s", id)
-	}
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
+	// First pass: contiguity, size and checksum of the staged chunks.
+	cr := d.newChunkReader(id)
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, err := io.Copy(h, cr)
 	if err != nil {
 		return "", err
+	}
+	if cr.rows == 0 {
+		return "", verdictf("restore: no data staged for restore_id %s", id)
 	}
 	if n != rc.GetSize() {
 		return "", verdictf("restore: size mismatch: %d bytes staged, %d expected", n, rc.GetSize())
 	}
 	if !bytes.Equal(h.Sum(nil), rc.GetSha256()) {
 		return "", verdictf("restore: checksum mismatch")
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", err
 	}
 	members, err := d.currentMembers()
 	if err != nil {
@@ -277,9 +285,11 @@ func (d *DB) buildRestore(ctx context.Context, e Entry) (string, error) {
 		maxLength: d.cfg.MaxLength,
 		maxSteps:  d.cfg.MaxApplySteps,
 	}
+	// Second pass: the same chunks (nothing wrote them since: the caller
+	// holds wmu) streamed into the build file or the script.
 	switch format {
 	case command.RestoreFormat_RESTORE_FORMAT_SQLITE:
-		if err := copyFile(build, f); err != nil {
+		if err := copyFile(build, d.newChunkReader(id)); err != nil {
 			return "", err
 		}
 		if _, err := VerifyFile(ctx, build); err != nil {
@@ -296,7 +306,7 @@ func (d *DB) buildRestore(ctx context.Context, e Entry) (string, error) {
 		})
 	case command.RestoreFormat_RESTORE_FORMAT_SQL:
 		err = withScriptConn(build, opt, func(c *sconn, det *detState) error {
-			if err := runScript(ctx, c, det, opt, f); err != nil {
+			if err := runScript(ctx, c, det, opt, d.newChunkReader(id)); err != nil {
 				return err
 			}
 			return finishBuild(c, members, e.Index)
@@ -340,7 +350,8 @@ func copyFile(dst string, src io.Reader) error {
 
 // finishBuild makes the built database ready to be the live one: rollback
 // journal mode (one file), the internal tables replaced by fresh ones
-// holding the current members and the entry's index.
+// holding the current members and the entry's index, and no staged restore
+// chunks (the table is dropped; initSchema creates it empty after the swap).
 func finishBuild(c *sconn, members []*command.Row, index uint64) error {
 	return inMode(c, authInternal, func() error {
 		step := func(sql string, params ...*command.Parameter) error {
@@ -365,14 +376,14 @@ func finishBuild(c *sconn, members []*command.Row, index uint64) error {
 			if err := step("BEGIN IMMEDIATE"); err != nil {
 				return err
 			}
-			for _, s := range []string{"DROP TABLE IF EXISTS _rdb_applied", "DROP TABLE IF EXISTS _rdb_members", sqlCreateApplied, sqlCreateMembers} {
+			for _, s := range []string{"DROP TABLE IF EXISTS _rdb_applied", "DROP TABLE IF EXISTS _rdb_members", "DROP TABLE IF EXISTS _rdb_restore_chunks", sqlCreateApplied, sqlCreateMembers} {
 				if err := step(s); err != nil {
 					return err
 				}
 			}
 			for _, m := range members {
 				v := m.GetValues()
-				if err := step(sqlSetMember, &command.Parameter{Value: v[0]}, &command.Parameter{Value: v[1]}, &command.Parameter{Value: v[2]}); err != nil {
+				if err := step(sqlSetMember, &command.Parameter{Value: v[0]}, &command.Parameter{Value: v[1]}, &command.Parameter{Value: v[2]}, &command.Parameter{Value: v[3]}); err != nil {
 					return err
 				}
 			}

@@ -315,6 +315,10 @@ func (c *sconn) row(stmt uintptr, n int) *command.Row {
 // finalized) before returning.
 func (c *sconn) run(stmt uintptr, wantRows bool) (*command.Result, error) {
 	res := &command.Result{}
+	// changes() and last_insert_rowid() are connection-wide: only report
+	// them when this statement changed rows, or DDL would echo the last
+	// DML's figures (including the internal applied-index upsert).
+	totalBefore := sqlite3.Xsqlite3_total_changes64(c.tls, c.db)
 	n := 0
 	if wantRows {
 		n = c.columns(stmt, res)
@@ -334,7 +338,7 @@ func (c *sconn) run(stmt uintptr, wantRows bool) (*command.Result, error) {
 		}
 		break
 	}
-	if sqlite3.Xsqlite3_stmt_readonly(c.tls, stmt) == 0 {
+	if sqlite3.Xsqlite3_stmt_readonly(c.tls, stmt) == 0 && sqlite3.Xsqlite3_total_changes64(c.tls, c.db) != totalBefore {
 		res.RowsAffected = sqlite3.Xsqlite3_changes64(c.tls, c.db)
 		res.LastInsertId = sqlite3.Xsqlite3_last_insert_rowid(c.tls, c.db)
 	}

@@ -66,6 +66,12 @@ func restoreEntries(id string, data []byte, format command.RestoreFormat, chunk 
 	return es
 }
 
+// stagedRows counts the rows of the restore staging table.
+func stagedRows(t testing.TB, d *DB) int64 {
+	t.Helper()
+	return mustQuery(t, d, "SELECT count(*) FROM _rdb_restore_chunks").Rows[0].Values[0].GetInteger()
+}
+
 func applyAll(t testing.TB, d *DB, es []Entry) [][]*command.Result {
 	t.Helper()
 	out, err := d.ApplyBatch(context.Background(), es)
@@ -393,8 +399,8 @@ func TestDump_RestoreSQL(t *testing.T) {
 		if applied(t, dst) != last {
 			t.Fatalf("applied = %d, want %d", applied(t, dst), last)
 		}
-		if _, err := os.Stat(dst.stagePath("dump-1")); !errors.Is(err, os.ErrNotExist) {
-			t.Fatal("staging file left after commit")
+		if n := stagedRows(t, dst); n != 0 {
+			t.Fatalf("%d staged chunk rows left after commit", n)
 		}
 		if got, want := mustHash(t, dst), mustHash(t, src); got != want {
 			var b2 bytes.Buffer
@@ -495,6 +501,9 @@ func TestRestore_Failures(t *testing.T) {
 		if len(matches) != 0 {
 			t.Fatalf("%s: left %v", name, matches)
 		}
+		if n := stagedRows(t, d); n != 0 {
+			t.Fatalf("%s: %d staged chunk rows left", name, n)
+		}
 		mustOK(t, mustApply(t, d, idx, execCmd(false, stmt(t, "SELECT 1"))))
 		idx++
 	}
@@ -527,6 +536,16 @@ func TestRestore_Failures(t *testing.T) {
 
 	try("empty", restoreEntries("empty", nil, command.RestoreFormat_RESTORE_FORMAT_SQLITE, 10, 0),
 		"restore: no data staged")
+
+	// Chunks must cover the data contiguously from offset 0.
+	es = restoreEntries("gap", good, command.RestoreFormat_RESTORE_FORMAT_SQLITE, 4096, 0)
+	es = append(es[:1:1], es[2:]...)
+	try("gap", es, "restore: data missing at offset 4096")
+
+	es = restoreEntries("overlap", good, command.RestoreFormat_RESTORE_FORMAT_SQLITE, 4096, 0)
+	es = append([]Entry{{WantResults: true, Command: &command.Command{Type: command.CommandType_COMMAND_TYPE_RESTORE_CHUNK,
+		RestoreChunk: &command.RestoreChunk{RestoreId: "overlap", Offset: 100, Data: good[100:200]}}}}, es...)
+	try("overlap", es, "restore: staged chunks overlap at offset 100")
 
 	try("bad id", restoreEntries("../x", []byte("x"), command.RestoreFormat_RESTORE_FORMAT_SQL, 10, 0),
 		"invalid restore_id")
@@ -591,7 +610,7 @@ func TestRestore_ReplayAfterReopen(t *testing.T) {
 		t.Fatal("applied index lost")
 	}
 	// The log replays everything: applied entries are skipped, the staged
-	// file survived the restart.
+	// chunks survived the restart.
 	res := applyAll(t, d, es)
 	for _, r := range res[half:] {
 		mustOK(t, r)
@@ -654,5 +673,157 @@ func TestSnapshot_Cancelled(t *testing.T) {
 	}
 	if err := ValidateRestoreFile(context.Background(), good, command.RestoreFormat_RESTORE_FORMAT_SQLITE); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A follower that installs a snapshot taken between a restore's chunks and
+// its commit has the staged chunks (they are in the database): the rest of
+// the restore gives the same database on both.
+func TestRestore_SnapshotMidRestore(t *testing.T) {
+	ctx := context.Background()
+	member := &command.Command{Type: command.CommandType_COMMAND_TYPE_SET_MEMBER,
+		Member: &command.Member{Id: 1, PeerAddr: "p1", ClientAddr: "c1"}}
+	src := openTest(t)
+	awkwardDB(t, src, 1)
+	mustApply(t, src, 3, member)
+	var dump bytes.Buffer
+	if err := src.Dump(ctx, &dump); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		format command.RestoreFormat
+	}{
+		{"sqlite", snapshotBytes(t, src), command.RestoreFormat_RESTORE_FORMAT_SQLITE},
+		{"sql", dump.Bytes(), command.RestoreFormat_RESTORE_FORMAT_SQL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leader := openTest(t)
+			mustApply(t, leader, 1, member)
+			mustOK(t, mustApply(t, leader, 2, execCmd(false, stmt(t, "CREATE TABLE old(x)"), stmt(t, "INSERT INTO old VALUES(1)"))))
+			before := mustHash(t, leader)
+			es := restoreEntries("mid-"+tc.name, tc.data, tc.format, 1000, 3)
+			k := (len(es) - 1) / 2
+			if k < 2 {
+				t.Fatalf("only %d chunks", len(es)-1)
+			}
+			for _, r := range applyAll(t, leader, es[:k]) {
+				mustOK(t, r)
+			}
+			if n := stagedRows(t, leader); n != int64(k) {
+				t.Fatalf("staged rows %d, want %d", n, k)
+			}
+			// Staged chunks are replicated state but not part of Hash or Dump.
+			if mustHash(t, leader) != before {
+				t.Fatal("staging chunks changed the hash")
+			}
+			var mid bytes.Buffer
+			if err := leader.Dump(ctx, &mid); err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(mid.Bytes(), []byte("_rdb_")) {
+				t.Fatal("dump contains the staging table")
+			}
+
+			snap := filepath.Join(t.TempDir(), "mid.db")
+			idx, err := leader.Snapshot(ctx, snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if idx != es[k-1].Index {
+				t.Fatalf("snapshot index %d, want %d", idx, es[k-1].Index)
+			}
+			midFile, err := os.ReadFile(snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := VerifyFile(ctx, snap); err != nil {
+				t.Fatal(err)
+			}
+			follower := openTest(t)
+			mustOK(t, mustApply(t, follower, 1, execCmd(false, stmt(t, "CREATE TABLE stale(x)"))))
+			if err := follower.Install(ctx, snap); err != nil {
+				t.Fatal(err)
+			}
+			if applied(t, follower) != idx || stagedRows(t, follower) != int64(k) || mustHash(t, follower) != before {
+				t.Fatal("installed snapshot differs from the leader")
+			}
+
+			// The rest of the log, on both; the follower also replays the
+			// entries the snapshot covers (skipped).
+			for _, r := range applyAll(t, leader, es[k:]) {
+				mustOK(t, r)
+			}
+			res := applyAll(t, follower, es)
+			for i, r := range res {
+				if i < k {
+					if r != nil {
+						t.Fatalf("entry %d below the snapshot applied again", es[i].Index)
+					}
+					continue
+				}
+				mustOK(t, r)
+			}
+			last := es[len(es)-1].Index
+			for _, d := range []*DB{leader, follower} {
+				if applied(t, d) != last {
+					t.Fatalf("applied %d, want %d", applied(t, d), last)
+				}
+				if n := stagedRows(t, d); n != 0 {
+					t.Fatalf("%d staged rows left", n)
+				}
+				if r := mustQuery(t, d, "SELECT a, b FROM plain ORDER BY a"); len(r.Rows) != 2 || r.Rows[1].Values[1].GetText() != "c" {
+					t.Fatalf("restored rows: %v", r.Rows)
+				}
+				if _, err := d.Query(ctx, []*command.Statement{stmt(t, "SELECT * FROM old")}); err == nil {
+					t.Fatal("old table still there")
+				}
+			}
+			if h := mustHash(t, leader); h != mustHash(t, follower) || h != mustHash(t, src) {
+				t.Fatal("replicas differ after the restore")
+			}
+
+			// A database image holding staged chunks (the mid-restore
+			// snapshot) restored elsewhere brings none of them along.
+			other := openTest(t)
+			mustApply(t, other, 1, member)
+			for _, r := range applyAll(t, other, restoreEntries("img", midFile, command.RestoreFormat_RESTORE_FORMAT_SQLITE, 1<<16, 2)) {
+				mustOK(t, r)
+			}
+			if n := stagedRows(t, other); n != 0 {
+				t.Fatalf("restored image kept %d staged rows", n)
+			}
+			if mustHash(t, other) != before {
+				t.Fatal("restored image differs")
+			}
+		})
+	}
+}
+
+// Chunks larger than a row may be (Config.MaxLength) are stored in pieces.
+func TestRestore_ChunkPieces(t *testing.T) {
+	d, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "db.sqlite"), MaxLength: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var script bytes.Buffer
+	script.WriteString("CREATE TABLE p(x);\n")
+	for i := 0; i < 300; i++ {
+		fmt.Fprintf(&script, "INSERT INTO p VALUES(%d);\n", i)
+	}
+	es := restoreEntries("pieces", script.Bytes(), command.RestoreFormat_RESTORE_FORMAT_SQL, 2500, 1)
+	for _, r := range applyAll(t, d, es[:1]) {
+		mustOK(t, r)
+	}
+	if n := stagedRows(t, d); n != 5 {
+		t.Fatalf("a 2500-byte chunk with MaxLength 1000 is stored as %d rows, want 5", n)
+	}
+	for _, r := range applyAll(t, d, es[1:]) {
+		mustOK(t, r)
+	}
+	if r := mustQuery(t, d, "SELECT count(*), sum(x) FROM p"); r.Rows[0].Values[0].GetInteger() != 300 || r.Rows[0].Values[1].GetInteger() != 299*300/2 {
+		t.Fatalf("restored: %v", r.Rows[0])
 	}
 }

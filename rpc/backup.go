@@ -57,11 +57,9 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 }
 
 func (w *chunkWriter) close() error {
-	c := &rpcpb.BackupChunk{Last: true, Sha256: w.sum.Sum(nil), Size: w.size}
-	if w.first {
-		c.RaftIndex = w.index
-	}
-	return w.st.Send(c)
+	// The index is repeated on the last chunk: for SQL text it is only
+	// known once the dump has been read.
+	return w.st.Send(&rpcpb.BackupChunk{Last: true, Sha256: w.sum.Sum(nil), Size: w.size, RaftIndex: w.index})
 }
 
 // Backup implements rdb.v1.DB: a consistent SQLite file, or SQL text,

@@ -633,6 +633,566 @@ func (x *MemberStatus) GetMatchIndex() uint64 {
 	return 0
 }
 
+// MemberInfo describes one member from the leader's point of view.
+type MemberInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// "leader", "follower" or "learner".
+	Role       string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Voter      bool   `protobuf:"varint,3,opt,name=voter,proto3" json:"voter,omitempty"`
+	ClientAddr string `protobuf:"bytes,4,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
+	PeerAddr   string `protobuf:"bytes,5,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	// Highest log index known to be replicated on the member.
+	MatchIndex uint64 `protobuf:"varint,6,opt,name=match_index,json=matchIndex,proto3" json:"match_index,omitempty"`
+	// Entries the member is behind the leader's last index.
+	Lag uint64 `protobuf:"varint,7,opt,name=lag,proto3" json:"lag,omitempty"`
+	// Whether the leader heard from it within an election timeout.
+	Reachable bool `protobuf:"varint,8,opt,name=reachable,proto3" json:"reachable,omitempty"`
+	// The member asked to stay a learner.
+	StayLearner   bool `protobuf:"varint,9,opt,name=stay_learner,json=stayLearner,proto3" json:"stay_learner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberInfo) Reset() {
+	*x = MemberInfo{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberInfo) ProtoMessage() {}
+
+func (x *MemberInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberInfo.ProtoReflect.Descriptor instead.
+func (*MemberInfo) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *MemberInfo) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MemberInfo) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *MemberInfo) GetVoter() bool {
+	if x != nil {
+		return x.Voter
+	}
+	return false
+}
+
+func (x *MemberInfo) GetClientAddr() string {
+	if x != nil {
+		return x.ClientAddr
+	}
+	return ""
+}
+
+func (x *MemberInfo) GetPeerAddr() string {
+	if x != nil {
+		return x.PeerAddr
+	}
+	return ""
+}
+
+func (x *MemberInfo) GetMatchIndex() uint64 {
+	if x != nil {
+		return x.MatchIndex
+	}
+	return 0
+}
+
+func (x *MemberInfo) GetLag() uint64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *MemberInfo) GetReachable() bool {
+	if x != nil {
+		return x.Reachable
+	}
+	return false
+}
+
+func (x *MemberInfo) GetStayLearner() bool {
+	if x != nil {
+		return x.StayLearner
+	}
+	return false
+}
+
+type MembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersRequest) Reset() {
+	*x = MembersRequest{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersRequest) ProtoMessage() {}
+
+func (x *MembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
+func (*MembersRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{9}
+}
+
+type MembersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*MemberInfo          `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	LeaderId      uint64                 `protobuf:"varint,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersResponse) Reset() {
+	*x = MembersResponse{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersResponse) ProtoMessage() {}
+
+func (x *MembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
+func (*MembersResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *MembersResponse) GetMembers() []*MemberInfo {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *MembersResponse) GetLeaderId() uint64 {
+	if x != nil {
+		return x.LeaderId
+	}
+	return 0
+}
+
+type AddMemberRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	PeerAddr   string                 `protobuf:"bytes,2,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	ClientAddr string                 `protobuf:"bytes,3,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
+	// Added as a learner and kept a learner (no automatic promotion).
+	StayLearner   bool `protobuf:"varint,4,opt,name=stay_learner,json=stayLearner,proto3" json:"stay_learner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberRequest) Reset() {
+	*x = AddMemberRequest{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberRequest) ProtoMessage() {}
+
+func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddMemberRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AddMemberRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *AddMemberRequest) GetPeerAddr() string {
+	if x != nil {
+		return x.PeerAddr
+	}
+	return ""
+}
+
+func (x *AddMemberRequest) GetClientAddr() string {
+	if x != nil {
+		return x.ClientAddr
+	}
+	return ""
+}
+
+func (x *AddMemberRequest) GetStayLearner() bool {
+	if x != nil {
+		return x.StayLearner
+	}
+	return false
+}
+
+type AddMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*MemberInfo          `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	RaftIndex     uint64                 `protobuf:"varint,2,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberResponse) Reset() {
+	*x = AddMemberResponse{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberResponse) ProtoMessage() {}
+
+func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddMemberResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AddMemberResponse) GetMembers() []*MemberInfo {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *AddMemberResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+type RemoveMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Remove even if the remaining live voters would be no quorum.
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberRequest) Reset() {
+	*x = RemoveMemberRequest{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberRequest) ProtoMessage() {}
+
+func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RemoveMemberRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *RemoveMemberRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+type PromoteMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteMemberRequest) Reset() {
+	*x = PromoteMemberRequest{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteMemberRequest) ProtoMessage() {}
+
+func (x *PromoteMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteMemberRequest.ProtoReflect.Descriptor instead.
+func (*PromoteMemberRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PromoteMemberRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PromoteMemberRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+type MemberChangeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RaftIndex     uint64                 `protobuf:"varint,1,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberChangeResponse) Reset() {
+	*x = MemberChangeResponse{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberChangeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberChangeResponse) ProtoMessage() {}
+
+func (x *MemberChangeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberChangeResponse.ProtoReflect.Descriptor instead.
+func (*MemberChangeResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MemberChangeResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+type TransferLeaderRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeaderRequest) Reset() {
+	*x = TransferLeaderRequest{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeaderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeaderRequest) ProtoMessage() {}
+
+func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *TransferLeaderRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type TransferLeaderResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LeaderId      uint64                 `protobuf:"varint,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeaderResponse) Reset() {
+	*x = TransferLeaderResponse{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeaderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeaderResponse) ProtoMessage() {}
+
+func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
+func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *TransferLeaderResponse) GetLeaderId() uint64 {
+	if x != nil {
+		return x.LeaderId
+	}
+	return 0
+}
+
 type StatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -658,7 +1218,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[8]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +1230,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[8]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +1243,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{8}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StatusResponse) GetId() uint64 {
@@ -796,7 +1356,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[9]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +1368,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[9]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +1381,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{9}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BackupRequest) GetFormat() BackupFormat {
@@ -838,9 +1398,9 @@ func (x *BackupRequest) GetConsistency() Consistency {
 	return Consistency_CONSISTENCY_UNSPECIFIED
 }
 
-// BackupChunk is one piece of a backup stream. The first carries
-// raft_index (the applied index the copy was taken at); the last has
-// last = true and the SHA-256 of all data.
+// BackupChunk is one piece of a backup stream. The last has last = true,
+// the SHA-256 and size of all data, and raft_index (the applied index the
+// copy was taken at); for a SQLite file the first chunk carries it too.
 type BackupChunk struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
@@ -854,7 +1414,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[10]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +1426,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[10]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1439,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{10}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -929,7 +1489,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[11]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -941,7 +1501,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[11]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -954,7 +1514,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{11}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RestoreRequest) GetFormat() command.RestoreFormat {
@@ -982,7 +1542,7 @@ type RestoreResponse struct {
 
 func (x *RestoreResponse) Reset() {
 	*x = RestoreResponse{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[12]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1554,7 @@ func (x *RestoreResponse) String() string {
 func (*RestoreResponse) ProtoMessage() {}
 
 func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[12]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1567,7 @@ func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreResponse.ProtoReflect.Descriptor instead.
 func (*RestoreResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{12}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RestoreResponse) GetRaftIndex() uint64 {
@@ -1034,7 +1594,7 @@ type HashRequest struct {
 
 func (x *HashRequest) Reset() {
 	*x = HashRequest{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[13]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1606,7 @@ func (x *HashRequest) String() string {
 func (*HashRequest) ProtoMessage() {}
 
 func (x *HashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[13]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1619,7 @@ func (x *HashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashRequest.ProtoReflect.Descriptor instead.
 func (*HashRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{13}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HashRequest) GetMinIndex() uint64 {
@@ -1082,7 +1642,7 @@ type HashResponse struct {
 
 func (x *HashResponse) Reset() {
 	*x = HashResponse{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[14]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1654,7 @@ func (x *HashResponse) String() string {
 func (*HashResponse) ProtoMessage() {}
 
 func (x *HashResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[14]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1667,7 @@ func (x *HashResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashResponse.ProtoReflect.Descriptor instead.
 func (*HashResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{14}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HashResponse) GetHash() string {
@@ -1141,7 +1701,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[15]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1713,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[15]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1726,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{15}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -1184,7 +1744,7 @@ type RaftAck struct {
 
 func (x *RaftAck) Reset() {
 	*x = RaftAck{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[16]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1756,7 @@ func (x *RaftAck) String() string {
 func (*RaftAck) ProtoMessage() {}
 
 func (x *RaftAck) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[16]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1769,7 @@ func (x *RaftAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftAck.ProtoReflect.Descriptor instead.
 func (*RaftAck) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{16}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{26}
 }
 
 // SnapshotChunk is one piece of a snapshot sent to a follower. The first
@@ -1231,7 +1791,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[17]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1803,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[17]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1816,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{17}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SnapshotChunk) GetMessage() []byte {
@@ -1316,7 +1876,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[18]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1888,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[18]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1901,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{18}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{28}
 }
 
 var File_rpc_rpcpb_rdb_proto protoreflect.FileDescriptor
@@ -1391,7 +1951,47 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"clientAddr\x12\x14\n" +
 	"\x05voter\x18\x04 \x01(\bR\x05voter\x12\x1f\n" +
 	"\vmatch_index\x18\x05 \x01(\x04R\n" +
-	"matchIndex\"\xb7\x03\n" +
+	"matchIndex\"\xf8\x01\n" +
+	"\n" +
+	"MemberInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x14\n" +
+	"\x05voter\x18\x03 \x01(\bR\x05voter\x12\x1f\n" +
+	"\vclient_addr\x18\x04 \x01(\tR\n" +
+	"clientAddr\x12\x1b\n" +
+	"\tpeer_addr\x18\x05 \x01(\tR\bpeerAddr\x12\x1f\n" +
+	"\vmatch_index\x18\x06 \x01(\x04R\n" +
+	"matchIndex\x12\x10\n" +
+	"\x03lag\x18\a \x01(\x04R\x03lag\x12\x1c\n" +
+	"\treachable\x18\b \x01(\bR\treachable\x12!\n" +
+	"\fstay_learner\x18\t \x01(\bR\vstayLearner\"\x10\n" +
+	"\x0eMembersRequest\"\\\n" +
+	"\x0fMembersResponse\x12,\n" +
+	"\amembers\x18\x01 \x03(\v2\x12.rdb.v1.MemberInfoR\amembers\x12\x1b\n" +
+	"\tleader_id\x18\x02 \x01(\x04R\bleaderId\"\x83\x01\n" +
+	"\x10AddMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
+	"\tpeer_addr\x18\x02 \x01(\tR\bpeerAddr\x12\x1f\n" +
+	"\vclient_addr\x18\x03 \x01(\tR\n" +
+	"clientAddr\x12!\n" +
+	"\fstay_learner\x18\x04 \x01(\bR\vstayLearner\"`\n" +
+	"\x11AddMemberResponse\x12,\n" +
+	"\amembers\x18\x01 \x03(\v2\x12.rdb.v1.MemberInfoR\amembers\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x02 \x01(\x04R\traftIndex\";\n" +
+	"\x13RemoveMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"<\n" +
+	"\x14PromoteMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"5\n" +
+	"\x14MemberChangeResponse\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x01 \x01(\x04R\traftIndex\"'\n" +
+	"\x15TransferLeaderRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"5\n" +
+	"\x16TransferLeaderResponse\x12\x1b\n" +
+	"\tleader_id\x18\x01 \x01(\x04R\bleaderId\"\xb7\x03\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n" +
@@ -1463,7 +2063,13 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"\x06Status\x12\x15.rdb.v1.StatusRequest\x1a\x16.rdb.v1.StatusResponse\x126\n" +
 	"\x06Backup\x12\x15.rdb.v1.BackupRequest\x1a\x13.rdb.v1.BackupChunk0\x01\x12<\n" +
 	"\aRestore\x12\x16.rdb.v1.RestoreRequest\x1a\x17.rdb.v1.RestoreResponse(\x01\x121\n" +
-	"\x04Hash\x12\x13.rdb.v1.HashRequest\x1a\x14.rdb.v1.HashResponse2r\n" +
+	"\x04Hash\x12\x13.rdb.v1.HashRequest\x1a\x14.rdb.v1.HashResponse2\xf0\x02\n" +
+	"\aCluster\x12:\n" +
+	"\aMembers\x12\x16.rdb.v1.MembersRequest\x1a\x17.rdb.v1.MembersResponse\x12@\n" +
+	"\tAddMember\x12\x18.rdb.v1.AddMemberRequest\x1a\x19.rdb.v1.AddMemberResponse\x12I\n" +
+	"\fRemoveMember\x12\x1b.rdb.v1.RemoveMemberRequest\x1a\x1c.rdb.v1.MemberChangeResponse\x12K\n" +
+	"\rPromoteMember\x12\x1c.rdb.v1.PromoteMemberRequest\x1a\x1c.rdb.v1.MemberChangeResponse\x12O\n" +
+	"\x0eTransferLeader\x12\x1d.rdb.v1.TransferLeaderRequest\x1a\x1e.rdb.v1.TransferLeaderResponse2r\n" +
 	"\x04Raft\x120\n" +
 	"\x06Stream\x12\x13.rdb.v1.RaftMessage\x1a\x0f.rdb.v1.RaftAck(\x01\x128\n" +
 	"\bSnapshot\x12\x15.rdb.v1.SnapshotChunk\x1a\x13.rdb.v1.SnapshotAck(\x01B\x0fZ\rrdb/rpc/rpcpbb\x06proto3"
@@ -1481,69 +2087,91 @@ func file_rpc_rpcpb_rdb_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_rdb_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rpc_rpcpb_rdb_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_rpc_rpcpb_rdb_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_rpc_rpcpb_rdb_proto_goTypes = []any{
-	(Consistency)(0),           // 0: rdb.v1.Consistency
-	(BackupFormat)(0),          // 1: rdb.v1.BackupFormat
-	(*ExecuteRequest)(nil),     // 2: rdb.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),    // 3: rdb.v1.ExecuteResponse
-	(*QueryRequest)(nil),       // 4: rdb.v1.QueryRequest
-	(*QueryResponse)(nil),      // 5: rdb.v1.QueryResponse
-	(*RequestRequest)(nil),     // 6: rdb.v1.RequestRequest
-	(*RequestResponse)(nil),    // 7: rdb.v1.RequestResponse
-	(*StatusRequest)(nil),      // 8: rdb.v1.StatusRequest
-	(*MemberStatus)(nil),       // 9: rdb.v1.MemberStatus
-	(*StatusResponse)(nil),     // 10: rdb.v1.StatusResponse
-	(*BackupRequest)(nil),      // 11: rdb.v1.BackupRequest
-	(*BackupChunk)(nil),        // 12: rdb.v1.BackupChunk
-	(*RestoreRequest)(nil),     // 13: rdb.v1.RestoreRequest
-	(*RestoreResponse)(nil),    // 14: rdb.v1.RestoreResponse
-	(*HashRequest)(nil),        // 15: rdb.v1.HashRequest
-	(*HashResponse)(nil),       // 16: rdb.v1.HashResponse
-	(*RaftMessage)(nil),        // 17: rdb.v1.RaftMessage
-	(*RaftAck)(nil),            // 18: rdb.v1.RaftAck
-	(*SnapshotChunk)(nil),      // 19: rdb.v1.SnapshotChunk
-	(*SnapshotAck)(nil),        // 20: rdb.v1.SnapshotAck
-	(*command.Statement)(nil),  // 21: rdb.command.v1.Statement
-	(*command.Result)(nil),     // 22: rdb.command.v1.Result
-	(command.RestoreFormat)(0), // 23: rdb.command.v1.RestoreFormat
+	(Consistency)(0),               // 0: rdb.v1.Consistency
+	(BackupFormat)(0),              // 1: rdb.v1.BackupFormat
+	(*ExecuteRequest)(nil),         // 2: rdb.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),        // 3: rdb.v1.ExecuteResponse
+	(*QueryRequest)(nil),           // 4: rdb.v1.QueryRequest
+	(*QueryResponse)(nil),          // 5: rdb.v1.QueryResponse
+	(*RequestRequest)(nil),         // 6: rdb.v1.RequestRequest
+	(*RequestResponse)(nil),        // 7: rdb.v1.RequestResponse
+	(*StatusRequest)(nil),          // 8: rdb.v1.StatusRequest
+	(*MemberStatus)(nil),           // 9: rdb.v1.MemberStatus
+	(*MemberInfo)(nil),             // 10: rdb.v1.MemberInfo
+	(*MembersRequest)(nil),         // 11: rdb.v1.MembersRequest
+	(*MembersResponse)(nil),        // 12: rdb.v1.MembersResponse
+	(*AddMemberRequest)(nil),       // 13: rdb.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),      // 14: rdb.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),    // 15: rdb.v1.RemoveMemberRequest
+	(*PromoteMemberRequest)(nil),   // 16: rdb.v1.PromoteMemberRequest
+	(*MemberChangeResponse)(nil),   // 17: rdb.v1.MemberChangeResponse
+	(*TransferLeaderRequest)(nil),  // 18: rdb.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil), // 19: rdb.v1.TransferLeaderResponse
+	(*StatusResponse)(nil),         // 20: rdb.v1.StatusResponse
+	(*BackupRequest)(nil),          // 21: rdb.v1.BackupRequest
+	(*BackupChunk)(nil),            // 22: rdb.v1.BackupChunk
+	(*RestoreRequest)(nil),         // 23: rdb.v1.RestoreRequest
+	(*RestoreResponse)(nil),        // 24: rdb.v1.RestoreResponse
+	(*HashRequest)(nil),            // 25: rdb.v1.HashRequest
+	(*HashResponse)(nil),           // 26: rdb.v1.HashResponse
+	(*RaftMessage)(nil),            // 27: rdb.v1.RaftMessage
+	(*RaftAck)(nil),                // 28: rdb.v1.RaftAck
+	(*SnapshotChunk)(nil),          // 29: rdb.v1.SnapshotChunk
+	(*SnapshotAck)(nil),            // 30: rdb.v1.SnapshotAck
+	(*command.Statement)(nil),      // 31: rdb.command.v1.Statement
+	(*command.Result)(nil),         // 32: rdb.command.v1.Result
+	(command.RestoreFormat)(0),     // 33: rdb.command.v1.RestoreFormat
 }
 var file_rpc_rpcpb_rdb_proto_depIdxs = []int32{
-	21, // 0: rdb.v1.ExecuteRequest.statements:type_name -> rdb.command.v1.Statement
-	22, // 1: rdb.v1.ExecuteResponse.results:type_name -> rdb.command.v1.Result
-	21, // 2: rdb.v1.QueryRequest.statements:type_name -> rdb.command.v1.Statement
+	31, // 0: rdb.v1.ExecuteRequest.statements:type_name -> rdb.command.v1.Statement
+	32, // 1: rdb.v1.ExecuteResponse.results:type_name -> rdb.command.v1.Result
+	31, // 2: rdb.v1.QueryRequest.statements:type_name -> rdb.command.v1.Statement
 	0,  // 3: rdb.v1.QueryRequest.consistency:type_name -> rdb.v1.Consistency
-	22, // 4: rdb.v1.QueryResponse.results:type_name -> rdb.command.v1.Result
-	21, // 5: rdb.v1.RequestRequest.statements:type_name -> rdb.command.v1.Statement
+	32, // 4: rdb.v1.QueryResponse.results:type_name -> rdb.command.v1.Result
+	31, // 5: rdb.v1.RequestRequest.statements:type_name -> rdb.command.v1.Statement
 	0,  // 6: rdb.v1.RequestRequest.consistency:type_name -> rdb.v1.Consistency
-	22, // 7: rdb.v1.RequestResponse.results:type_name -> rdb.command.v1.Result
-	9,  // 8: rdb.v1.StatusResponse.members:type_name -> rdb.v1.MemberStatus
-	1,  // 9: rdb.v1.BackupRequest.format:type_name -> rdb.v1.BackupFormat
-	0,  // 10: rdb.v1.BackupRequest.consistency:type_name -> rdb.v1.Consistency
-	23, // 11: rdb.v1.RestoreRequest.format:type_name -> rdb.command.v1.RestoreFormat
-	2,  // 12: rdb.v1.DB.Execute:input_type -> rdb.v1.ExecuteRequest
-	4,  // 13: rdb.v1.DB.Query:input_type -> rdb.v1.QueryRequest
-	6,  // 14: rdb.v1.DB.Request:input_type -> rdb.v1.RequestRequest
-	8,  // 15: rdb.v1.DB.Status:input_type -> rdb.v1.StatusRequest
-	11, // 16: rdb.v1.DB.Backup:input_type -> rdb.v1.BackupRequest
-	13, // 17: rdb.v1.DB.Restore:input_type -> rdb.v1.RestoreRequest
-	15, // 18: rdb.v1.DB.Hash:input_type -> rdb.v1.HashRequest
-	17, // 19: rdb.v1.Raft.Stream:input_type -> rdb.v1.RaftMessage
-	19, // 20: rdb.v1.Raft.Snapshot:input_type -> rdb.v1.SnapshotChunk
-	3,  // 21: rdb.v1.DB.Execute:output_type -> rdb.v1.ExecuteResponse
-	5,  // 22: rdb.v1.DB.Query:output_type -> rdb.v1.QueryResponse
-	7,  // 23: rdb.v1.DB.Request:output_type -> rdb.v1.RequestResponse
-	10, // 24: rdb.v1.DB.Status:output_type -> rdb.v1.StatusResponse
-	12, // 25: rdb.v1.DB.Backup:output_type -> rdb.v1.BackupChunk
-	14, // 26: rdb.v1.DB.Restore:output_type -> rdb.v1.RestoreResponse
-	16, // 27: rdb.v1.DB.Hash:output_type -> rdb.v1.HashResponse
-	18, // 28: rdb.v1.Raft.Stream:output_type -> rdb.v1.RaftAck
-	20, // 29: rdb.v1.Raft.Snapshot:output_type -> rdb.v1.SnapshotAck
-	21, // [21:30] is the sub-list for method output_type
-	12, // [12:21] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	32, // 7: rdb.v1.RequestResponse.results:type_name -> rdb.command.v1.Result
+	10, // 8: rdb.v1.MembersResponse.members:type_name -> rdb.v1.MemberInfo
+	10, // 9: rdb.v1.AddMemberResponse.members:type_name -> rdb.v1.MemberInfo
+	9,  // 10: rdb.v1.StatusResponse.members:type_name -> rdb.v1.MemberStatus
+	1,  // 11: rdb.v1.BackupRequest.format:type_name -> rdb.v1.BackupFormat
+	0,  // 12: rdb.v1.BackupRequest.consistency:type_name -> rdb.v1.Consistency
+	33, // 13: rdb.v1.RestoreRequest.format:type_name -> rdb.command.v1.RestoreFormat
+	2,  // 14: rdb.v1.DB.Execute:input_type -> rdb.v1.ExecuteRequest
+	4,  // 15: rdb.v1.DB.Query:input_type -> rdb.v1.QueryRequest
+	6,  // 16: rdb.v1.DB.Request:input_type -> rdb.v1.RequestRequest
+	8,  // 17: rdb.v1.DB.Status:input_type -> rdb.v1.StatusRequest
+	21, // 18: rdb.v1.DB.Backup:input_type -> rdb.v1.BackupRequest
+	23, // 19: rdb.v1.DB.Restore:input_type -> rdb.v1.RestoreRequest
+	25, // 20: rdb.v1.DB.Hash:input_type -> rdb.v1.HashRequest
+	11, // 21: rdb.v1.Cluster.Members:input_type -> rdb.v1.MembersRequest
+	13, // 22: rdb.v1.Cluster.AddMember:input_type -> rdb.v1.AddMemberRequest
+	15, // 23: rdb.v1.Cluster.RemoveMember:input_type -> rdb.v1.RemoveMemberRequest
+	16, // 24: rdb.v1.Cluster.PromoteMember:input_type -> rdb.v1.PromoteMemberRequest
+	18, // 25: rdb.v1.Cluster.TransferLeader:input_type -> rdb.v1.TransferLeaderRequest
+	27, // 26: rdb.v1.Raft.Stream:input_type -> rdb.v1.RaftMessage
+	29, // 27: rdb.v1.Raft.Snapshot:input_type -> rdb.v1.SnapshotChunk
+	3,  // 28: rdb.v1.DB.Execute:output_type -> rdb.v1.ExecuteResponse
+	5,  // 29: rdb.v1.DB.Query:output_type -> rdb.v1.QueryResponse
+	7,  // 30: rdb.v1.DB.Request:output_type -> rdb.v1.RequestResponse
+	20, // 31: rdb.v1.DB.Status:output_type -> rdb.v1.StatusResponse
+	22, // 32: rdb.v1.DB.Backup:output_type -> rdb.v1.BackupChunk
+	24, // 33: rdb.v1.DB.Restore:output_type -> rdb.v1.RestoreResponse
+	26, // 34: rdb.v1.DB.Hash:output_type -> rdb.v1.HashResponse
+	12, // 35: rdb.v1.Cluster.Members:output_type -> rdb.v1.MembersResponse
+	14, // 36: rdb.v1.Cluster.AddMember:output_type -> rdb.v1.AddMemberResponse
+	17, // 37: rdb.v1.Cluster.RemoveMember:output_type -> rdb.v1.MemberChangeResponse
+	17, // 38: rdb.v1.Cluster.PromoteMember:output_type -> rdb.v1.MemberChangeResponse
+	19, // 39: rdb.v1.Cluster.TransferLeader:output_type -> rdb.v1.TransferLeaderResponse
+	28, // 40: rdb.v1.Raft.Stream:output_type -> rdb.v1.RaftAck
+	30, // 41: rdb.v1.Raft.Snapshot:output_type -> rdb.v1.SnapshotAck
+	28, // [28:42] is the sub-list for method output_type
+	14, // [14:28] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_rdb_proto_init() }
@@ -1557,9 +2185,9 @@ func file_rpc_rpcpb_rdb_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_rdb_proto_rawDesc), len(file_rpc_rpcpb_rdb_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   29,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_rpc_rpcpb_rdb_proto_goTypes,
 		DependencyIndexes: file_rpc_rpcpb_rdb_proto_depIdxs,
