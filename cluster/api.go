@@ -93,6 +93,13 @@ func (n *Node) proposeAndWait(ctx context.Context, cmd *command.Command) (*Write
 		return nil, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
 	case <-n.stopped:
 		n.waiters.remove(cmd.RequestId)
+		select {
+		case r := <-ch:
+			if r.err == nil {
+				return &WriteResult{Results: r.results, Index: r.index}, nil
+			}
+		default:
+		}
 		return nil, ErrStopped
 	}
 }

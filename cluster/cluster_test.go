@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -99,6 +100,14 @@ func (t *memTransport) SendSnapshot(ctx context.Context, m *raftpb.Message, data
 func (t *memTransport) SetPeer(uint64, string) {}
 func (t *memTransport) RemovePeer(uint64)      {}
 
+// testLogger logs to stderr when RDB_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("RDB_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 // testNode is a node with its database and run loop.
 type testNode struct {
 	*Node
@@ -115,11 +124,12 @@ type testCluster struct {
 	nw              *memNetwork
 	nodes           map[uint64]*testNode
 	peers           map[uint64]string
+	dirs            map[uint64]string
 }
 
 func newTestCluster(t testing.TB, n int, opts ...func(*testCluster)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, nw: newMemNetwork(), nodes: make(map[uint64]*testNode), peers: make(map[uint64]string)}
+	c := &testCluster{t: t, nw: newMemNetwork(), nodes: make(map[uint64]*testNode), peers: make(map[uint64]string), dirs: make(map[uint64]string)}
 	for _, o := range opts {
 		o(c)
 	}
@@ -140,6 +150,13 @@ func newTestCluster(t testing.TB, n int, opts ...func(*testCluster)) *testCluste
 
 func (c *testCluster) start(id uint64, dir string) *testNode {
 	c.t.Helper()
+	return c.startNode(id, dir, false)
+}
+
+// startNode starts a node; with join set it waits to be added instead of
+// bootstrapping.
+func (c *testCluster) startNode(id uint64, dir string, join bool) *testNode {
+	c.t.Helper()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		c.t.Fatal(err)
 	}
@@ -153,6 +170,8 @@ func (c *testCluster) start(id uint64, dir string) *testNode {
 		PeerAddr:         c.peers[id],
 		ClientAddr:       fmt.Sprintf("client-%d", id),
 		InitialCluster:   c.peers,
+		Join:             join,
+		Logger:           testLogger(),
 		TickInterval:     10 * time.Millisecond,
 		ElectionTicks:    10,
 		HeartbeatTicks:   1,
@@ -166,6 +185,7 @@ func (c *testCluster) start(id uint64, dir string) *testNode {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tn := &testNode{Node: node, db: database, dir: dir, cancel: cancel, done: make(chan error, 1)}
+	c.dirs[id] = dir
 	c.nw.mu.Lock()
 	c.nw.nodes[id] = node
 	c.nw.mu.Unlock()
@@ -189,6 +209,8 @@ func (c *testCluster) stop(id uint64) {
 	tn.db.Close()
 	delete(c.nodes, id)
 }
+
+func (c *testCluster) dirOf(id uint64) string { return c.dirs[id] }
 
 func (c *testCluster) restart(id uint64) *testNode {
 	dir := c.nodes[id].dir
@@ -527,6 +549,112 @@ func TestCluster_CompactionAndCatchUpBySnapshot(t *testing.T) {
 	for id, n := range c.nodes {
 		if got := linearCount(t, n); got != 402 {
 			t.Errorf("node %d after restart: count %d, want 402", id, got)
+		}
+	}
+}
+
+func TestCluster_JoinPromoteTransferRemove(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader()
+	exec(t, leader, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	for i := 0; i < 20; i++ {
+		exec(t, leader, "INSERT INTO t VALUES (?)", i)
+	}
+	// Node 4 joins: added as a learner, caught up, promoted.
+	c.peers[4] = "peer-4"
+	joiner := c.startNode(4, filepath.Join(t.TempDir(), "n4"), true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := leader.AddMember(ctx, &command.Member{Id: 4, PeerAddr: "peer-4", ClientAddr: "client-4"}); err != nil {
+		t.Fatalf("add member: %v", err)
+	}
+	if _, err := leader.AddMember(ctx, &command.Member{Id: 4, PeerAddr: "peer-x", ClientAddr: "client-x"}); !errors.Is(err, ErrMemberExists) {
+		t.Fatalf("adding id 4 again with other addresses: %v", err)
+	}
+	if _, err := leader.AddMember(ctx, &command.Member{Id: 5, PeerAddr: "peer-4", ClientAddr: "client-5"}); !errors.Is(err, ErrMemberExists) {
+		t.Fatalf("adding a used address: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := leader.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		voter := false
+		for _, m := range st.Members {
+			if m.ID == 4 && m.Voter {
+				voter = true
+			}
+		}
+		if voter {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 4 not promoted: %+v", st.Members)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := linearCount(t, joiner); got != 20 {
+		t.Fatalf("joined node: count %d", got)
+	}
+
+	// Leadership moves to the new node on request.
+	if err := leader.TransferLeader(ctx, 4); err != nil {
+		t.Fatalf("transfer leader: %v", err)
+	}
+	if l := c.waitLeader(); l.ID() != 4 {
+		t.Fatalf("leader is %d after transfer to 4", l.ID())
+	}
+
+	// Remove node 1: it stops with ErrRemoved, the others keep serving.
+	l := c.waitLeader()
+	if _, err := l.RemoveMember(ctx, 1, false); err != nil {
+		t.Fatalf("remove via leader %d: %v", l.ID(), err)
+	}
+	n1 := c.nodes[1]
+	select {
+	case err := <-n1.done:
+		if !errors.Is(err, ErrRemoved) {
+			t.Fatalf("removed node stopped with %v", err)
+		}
+		n1.done <- nil
+	case <-time.After(15 * time.Second):
+		t.Fatalf("removed node did not stop")
+	}
+	c.stop(1)
+	l = c.waitLeader()
+	exec(t, l, "INSERT INTO t VALUES (100)")
+
+	// With one of the three voters down, removing another live voter
+	// would leave one live voter of two: refused unless forced.
+	var down uint64
+	for id := range c.nodes {
+		if id != l.ID() {
+			down = id
+			break
+		}
+	}
+	c.stop(down)
+	time.Sleep(500 * time.Millisecond) // several election timeouts: the leader notices
+	var other uint64
+	for id := range c.nodes {
+		if id != l.ID() {
+			other = id
+		}
+	}
+	if _, err := l.RemoveMember(ctx, other, false); !errors.Is(err, ErrWouldLoseQuorum) {
+		t.Fatalf("removal that loses quorum: %v", err)
+	}
+	c.start(down, c.dirOf(down))
+	c.waitLeader()
+	for id, n := range c.nodes {
+		if got := linearCount(t, n); got != 21 {
+			t.Errorf("node %d: count %d", id, got)
+		}
+		for _, m := range n.Members() {
+			if m.GetId() == 1 {
+				t.Errorf("node %d still lists removed node 1", id)
+			}
 		}
 	}
 }

@@ -37,6 +37,9 @@ type Config struct {
 	// ClientAddr is the gRPC address clients and other nodes use for the
 	// public API; it is replicated so every node can forward and report it.
 	ClientAddr string
+	// Join starts a new node (empty data directory) without bootstrapping:
+	// it waits for an existing cluster to add it (see AddMember).
+	Join bool
 	// InitialCluster maps node ids to peer addresses for bootstrapping a
 	// new cluster. It must contain ID. Ignored when the data directory
 	// already holds a log.
@@ -139,7 +142,7 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("cluster: data directory is required")
 	}
-	if len(c.InitialCluster) > 0 {
+	if len(c.InitialCluster) > 0 && !c.Join {
 		if _, ok := c.InitialCluster[c.ID]; !ok {
 			return fmt.Errorf("cluster: initial cluster does not contain this node's id %d", c.ID)
 		}

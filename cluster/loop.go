@@ -40,6 +40,7 @@ func (n *Node) loop(ctx context.Context) error {
 				lastRegister = now
 				n.proposeSelf()
 			}
+			n.maybePromote()
 		case p := <-n.propc:
 			n.propose(p)
 		drainpropc:
@@ -77,16 +78,28 @@ func (n *Node) loop(ctx context.Context) error {
 			n.rn.ReportUnreachable(id)
 		case r := <-n.snap.reports:
 			n.reportSnapshot(r)
+		case req := <-n.confc:
+			n.acceptConf(req)
+		case id := <-n.transferc:
+			n.rn.TransferLeader(id)
+		case <-n.removedc:
+			n.log.Error("a peer reports that this node was removed from the cluster")
+			return ErrRemoved
 		case reply := <-n.statusc:
 			reply <- n.status()
 		}
 
 		n.issueReads()
+		n.tryConf(time.Now())
 		if n.rn.HasReady() {
 			if err := n.handleReady(ctx); err != nil {
 				n.log.Error("node stopping on fatal error", "err", err)
 				return err
 			}
+		}
+		if n.selfRemoved {
+			n.log.Warn("this node was removed from the cluster; stopping")
+			return ErrRemoved
 		}
 	}
 }
@@ -167,6 +180,9 @@ func (n *Node) handleReady(ctx context.Context) error {
 	if isLeader {
 		n.transport.Send(rd.Messages)
 	}
+	if isLeader {
+		n.checkConfAppended(rd.Entries)
+	}
 	// 2. Persist entries and HardState: one fsync for the Ready.
 	saveStart := time.Now()
 	if err := n.store.save(rd.HardState, rd.Entries); err != nil {
@@ -216,6 +232,7 @@ func (n *Node) updateSoftState(ss *raft.SoftState) {
 		if ss.Lead == n.cfg.ID {
 			n.leaderSeen(time.Now())
 		}
+		n.confLeaderChanged()
 		// Pending reads are re-issued with fresh contexts: a deposed
 		// leader's late answer must match nothing.
 		n.reads.requeue(time.Now(), 0)
@@ -242,24 +259,82 @@ func roleName(s raft.StateType) string {
 	}
 }
 
+// confEntry is a decoded conf change entry.
+type confEntry struct {
+	cc  raftpb.ConfChangeI
+	ctx *command.ConfContext
+}
+
+// decodeConfChange decodes a conf change entry and its context.
+func decodeConfChange(e *raftpb.Entry) (*confEntry, error) {
+	var ce confEntry
+	var raw []byte
+	switch e.GetType() {
+	case raftpb.EntryConfChange:
+		cc := &raftpb.ConfChange{}
+		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+			return nil, err
+		}
+		ce.cc, raw = cc, cc.GetContext()
+	default:
+		cc := &raftpb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+			return nil, err
+		}
+		ce.cc, raw = cc, cc.GetContext()
+	}
+	ce.ctx = &command.ConfContext{}
+	if len(raw) > 0 {
+		if err := proto.Unmarshal(raw, ce.ctx); err != nil {
+			return nil, fmt.Errorf("context: %w", err)
+		}
+	}
+	return &ce, nil
+}
+
+// memberCommand derives the member-table change that a conf change makes
+// in the database, so that every replica records it in the same
+// transaction as the entry's index.
+func memberCommand(ce *confEntry) *command.Command {
+	for _, ch := range ce.cc.AsV2().GetChanges() {
+		switch ch.GetType() {
+		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+			if m := ce.ctx.GetMember(); m.GetId() == ch.GetNodeId() {
+				return &command.Command{Type: command.CommandType_COMMAND_TYPE_SET_MEMBER, Member: m}
+			}
+		case raftpb.ConfChangeRemoveNode:
+			return &command.Command{Type: command.CommandType_COMMAND_TYPE_REMOVE_MEMBER, Member: &command.Member{Id: ch.GetNodeId()}}
+		}
+	}
+	return nil
+}
+
 // apply applies committed entries to the database in one transaction,
 // then conf changes to raft, then hands results to waiting proposers.
 func (n *Node) apply(ctx context.Context, ents []*raftpb.Entry) error {
 	batch := make([]db.Entry, len(ents))
+	confs := make([]*confEntry, len(ents))
 	for i, e := range ents {
 		batch[i].Index = e.GetIndex()
 		n.bytesSinceSnap += uint64(len(e.GetData()))
-		if e.GetType() != raftpb.EntryNormal || len(e.GetData()) == 0 {
-			continue
+		switch {
+		case e.GetType() == raftpb.EntryConfChange || e.GetType() == raftpb.EntryConfChangeV2:
+			ce, err := decodeConfChange(e)
+			if err != nil {
+				return fmt.Errorf("apply index %d: conf change: %w", e.GetIndex(), err)
+			}
+			confs[i] = ce
+			batch[i].Command = memberCommand(ce)
+		case len(e.GetData()) > 0:
+			cmd, err := command.Unmarshal(e.GetData())
+			if err != nil {
+				// An entry this node cannot read would make it diverge:
+				// stop rather than skip it.
+				return fmt.Errorf("apply index %d: %w", e.GetIndex(), err)
+			}
+			batch[i].Command = cmd
+			batch[i].WantResults = cmd.GetProposerId() == n.cfg.ID && cmd.GetRequestId() != 0 && n.waiters.has(cmd.GetRequestId())
 		}
-		cmd, err := command.Unmarshal(e.GetData())
-		if err != nil {
-			// An entry this node cannot read would make it diverge:
-			// stop rather than skip it.
-			return fmt.Errorf("apply index %d: %w", e.GetIndex(), err)
-		}
-		batch[i].Command = cmd
-		batch[i].WantResults = cmd.GetProposerId() == n.cfg.ID && cmd.GetRequestId() != 0 && n.waiters.has(cmd.GetRequestId())
 	}
 	// Never bounded by a wall clock: every replica must finish the same
 	// work (see the architecture notes), so the context is not the
@@ -269,34 +344,23 @@ func (n *Node) apply(ctx context.Context, ents []*raftpb.Entry) error {
 		return fmt.Errorf("apply entries %d-%d: %w", ents[0].GetIndex(), ents[len(ents)-1].GetIndex(), err)
 	}
 	for i, e := range ents {
-		switch e.GetType() {
-		case raftpb.EntryConfChange:
-			var cc raftpb.ConfChange
-			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return fmt.Errorf("apply index %d: conf change: %w", e.GetIndex(), err)
+		if ce := confs[i]; ce != nil {
+			n.applyConfChange(ce, e.GetIndex())
+			continue
+		}
+		cmd := batch[i].Command
+		if cmd == nil {
+			continue
+		}
+		if cmd.GetType() == command.CommandType_COMMAND_TYPE_SET_MEMBER && cmd.GetMember() != nil {
+			n.setMember(cmd.GetMember())
+		}
+		if batch[i].WantResults {
+			var res []*command.Result
+			if i < len(results) {
+				res = results[i]
 			}
-			n.applyConfChange(&cc, cc.GetContext())
-		case raftpb.EntryConfChangeV2:
-			var cc raftpb.ConfChangeV2
-			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-				return fmt.Errorf("apply index %d: conf change: %w", e.GetIndex(), err)
-			}
-			n.applyConfChange(&cc, cc.GetContext())
-		case raftpb.EntryNormal:
-			cmd := batch[i].Command
-			if cmd == nil {
-				continue
-			}
-			if cmd.GetType() == command.CommandType_COMMAND_TYPE_SET_MEMBER && cmd.GetMember() != nil {
-				n.setMember(cmd.GetMember())
-			}
-			if batch[i].WantResults {
-				var res []*command.Result
-				if i < len(results) {
-					res = results[i]
-				}
-				n.waiters.deliver(cmd.GetRequestId(), applyResult{results: res, index: e.GetIndex()})
-			}
+			n.waiters.deliver(cmd.GetRequestId(), applyResult{results: res, index: e.GetIndex()})
 		}
 	}
 	n.applied.set(ents[len(ents)-1].GetIndex())
@@ -304,28 +368,28 @@ func (n *Node) apply(ctx context.Context, ents []*raftpb.Entry) error {
 }
 
 // applyConfChange applies a conf change to raft (always, even when the
-// database had already recorded its index) and to the member table.
-func (n *Node) applyConfChange(cc raftpb.ConfChangeI, context []byte) {
-	n.confState = n.rn.ApplyConfChange(cc)
-	v2 := cc.AsV2()
-	var m command.Member
-	if len(context) > 0 {
-		if err := proto.Unmarshal(context, &m); err != nil {
-			n.log.Warn("conf change with unreadable context", "err", err)
-		}
-	}
-	for _, ch := range v2.GetChanges() {
+// database had already recorded its index), to the member table and the
+// transport, and tells its proposer.
+func (n *Node) applyConfChange(ce *confEntry, index uint64) {
+	n.confState = n.rn.ApplyConfChange(ce.cc)
+	for _, ch := range ce.cc.AsV2().GetChanges() {
 		switch ch.GetType() {
 		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
-			if m.GetId() == ch.GetNodeId() {
-				n.setMember(&m)
+			if m := ce.ctx.GetMember(); m.GetId() == ch.GetNodeId() {
+				n.setMember(m)
 			} else {
 				n.setMember(&command.Member{Id: ch.GetNodeId()})
 			}
+			delete(n.removedIDs, ch.GetNodeId())
 		case raftpb.ConfChangeRemoveNode:
 			n.removeMember(ch.GetNodeId())
+			n.markRemovedID(ch.GetNodeId())
+			if ch.GetNodeId() == n.cfg.ID {
+				n.selfRemoved = true
+			}
 		}
 	}
+	n.confApplied(ce, index)
 }
 
 // shouldRegister reports whether this node must publish its addresses:

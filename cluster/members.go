@@ -9,11 +9,11 @@ import (
 	"rdb/command"
 )
 
-// marshalMember encodes a member for a conf change's context.
-func marshalMember(m *command.Member) ([]byte, error) {
-	b, err := proto.Marshal(m)
+// marshalConfContext encodes a conf change's context.
+func marshalConfContext(c *command.ConfContext) ([]byte, error) {
+	b, err := proto.Marshal(c)
 	if err != nil {
-		return nil, fmt.Errorf("marshal member: %w", err)
+		return nil, fmt.Errorf("marshal conf change context: %w", err)
 	}
 	return b, nil
 }

@@ -57,9 +57,18 @@ type Node struct {
 	confState      *raftpb.ConfState
 	bytesSinceSnap uint64
 	snap           snapshotState
+	confPending    *confRequest
+	selfRemoved    bool
+
+	confc     chan *confRequest
+	transferc chan uint64
+	removedc  chan struct{}
 
 	membersMu sync.RWMutex // guards members
 	members   map[uint64]*command.Member
+	// removedIDs are nodes removed from the cluster; their messages are
+	// refused so that they learn it.
+	removedIDs map[uint64]bool
 
 	runOnce sync.Once
 }
@@ -97,6 +106,11 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		stopped:   make(chan struct{}),
 		waiters:   newWaiters(),
 		members:   make(map[uint64]*command.Member),
+		confc:     make(chan *confRequest),
+		transferc: make(chan uint64),
+		removedc:  make(chan struct{}, 1),
+
+		removedIDs: make(map[uint64]bool),
 	}
 	if n.metrics, err = newMetrics(n, cfg.Registerer); err != nil {
 		store.close()
@@ -182,14 +196,16 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		store.close()
 		return nil, fmt.Errorf("raft: %w", err)
 	}
-	if !store.existing {
+	if !store.existing && cfg.Join {
+		n.log.Info("new node waiting to be added to an existing cluster")
+	} else if !store.existing {
 		if len(cfg.InitialCluster) == 0 {
 			store.close()
 			return nil, fmt.Errorf("cluster: new data directory and no initial cluster")
 		}
 		peers := make([]raft.Peer, 0, len(cfg.InitialCluster))
 		for id, addr := range cfg.InitialCluster {
-			ctxBytes, err := marshalMember(&command.Member{Id: id, PeerAddr: addr})
+			ctxBytes, err := marshalConfContext(&command.ConfContext{Member: &command.Member{Id: id, PeerAddr: addr}})
 			if err != nil {
 				store.close()
 				return nil, err
@@ -203,6 +219,10 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		}
 		n.log.Info("bootstrapped new cluster", "members", len(peers))
 	} else {
+		if cs := n.confState; len(cs.GetVoters())+len(cs.GetLearners()) > 0 && !inConf(cs, cfg.ID) {
+			store.close()
+			return nil, fmt.Errorf("%w (node %d is not in the membership of its own log)", ErrRemoved, cfg.ID)
+		}
 		n.log.Info("restarting from log", "applied_index", applied)
 	}
 	n.rn = rn
@@ -232,8 +252,23 @@ func (n *Node) Run(ctx context.Context) error {
 	return err
 }
 
-// Step hands a message received from a peer to the loop.
+func inConf(cs *raftpb.ConfState, id uint64) bool {
+	for _, list := range [][]uint64{cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext()} {
+		for _, v := range list {
+			if v == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Step hands a message received from a peer to the loop. Messages from
+// removed members are refused with ErrRemovedMember, so they stop.
 func (n *Node) Step(ctx context.Context, m *raftpb.Message) error {
+	if n.isRemovedID(m.GetFrom()) {
+		return ErrRemovedMember
+	}
 	select {
 	case n.recvc <- m:
 		return nil

@@ -15,6 +15,16 @@ type MemberStatus struct {
 	Voter      bool
 	// MatchIndex is known on the leader only (0 elsewhere).
 	MatchIndex uint64
+	// Role is "leader", "follower" or "learner".
+	Role string
+	// Lag is how many entries the member is behind the leader's last
+	// index (leader only).
+	Lag uint64
+	// Reachable: the leader heard from it within an election timeout
+	// (leader only; the leader itself is always reachable).
+	Reachable bool
+	// StayLearner: the member asked not to be promoted.
+	StayLearner bool
 }
 
 // Status describes this node.
@@ -75,8 +85,10 @@ func (n *Node) status() Status {
 		s.Role = "learner"
 	}
 	addrs := make(map[uint64][2]string)
+	stay := make(map[uint64]bool)
 	for _, m := range n.Members() {
 		addrs[m.GetId()] = [2]string{m.GetPeerAddr(), m.GetClientAddr()}
+		stay[m.GetId()] = m.GetStayLearner()
 	}
 	ids := make(map[uint64]bool)
 	for id := range st.Config.Voters.IDs() {
@@ -86,9 +98,21 @@ func (n *Node) status() Status {
 		ids[id] = false
 	}
 	for id, voter := range ids {
-		ms := MemberStatus{ID: id, Voter: voter, PeerAddr: addrs[id][0], ClientAddr: addrs[id][1]}
+		ms := MemberStatus{ID: id, Voter: voter, PeerAddr: addrs[id][0], ClientAddr: addrs[id][1], StayLearner: stay[id]}
+		switch {
+		case id == st.Lead:
+			ms.Role = "leader"
+		case !voter:
+			ms.Role = "learner"
+		default:
+			ms.Role = "follower"
+		}
 		if pr, ok := st.Progress[id]; ok {
 			ms.MatchIndex = pr.Match
+			ms.Reachable = pr.RecentActive || id == n.cfg.ID
+			if s.LastIndex > pr.Match {
+				ms.Lag = s.LastIndex - pr.Match
+			}
 		}
 		s.Members = append(s.Members, ms)
 	}
