@@ -126,6 +126,16 @@ func (n *Node) propose(p proposal) {
 }
 
 func (n *Node) step(m *raftpb.Message) {
+	// A leader only sends a heartbeat commit the follower's log holds. One
+	// beyond our log comes from another cluster on a reused address, or
+	// means our log was lost: refuse it loudly rather than let raft panic.
+	if m.GetType() == raftpb.MsgHeartbeat {
+		if last, _ := n.store.storage.LastIndex(); m.GetCommit() > last {
+			n.log.Error("ignoring heartbeat claiming a commit beyond this node's log: another cluster on a reused address, or a lost log",
+				"from", m.GetFrom(), "commit", m.GetCommit(), "last_index", last, "term", m.GetTerm())
+			return
+		}
+	}
 	if lead := n.leader.Load(); lead != 0 && m.GetFrom() == lead {
 		n.leaderSeen(time.Now())
 	}

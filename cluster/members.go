@@ -48,6 +48,9 @@ func (n *Node) setMember(m *command.Member) {
 	if m.GetClientAddr() != "" {
 		cur.ClientAddr = m.GetClientAddr()
 	}
+	if m.GetStayLearner() {
+		cur.StayLearner = true
+	}
 	peer := cur.GetPeerAddr()
 	n.membersMu.Unlock()
 	if peer != "" && m.GetId() != n.cfg.ID {

@@ -48,6 +48,18 @@ func toStatus(err error) error {
 		return withReason(codes.Unavailable, userMessage(err), client.ReasonOutcomeUnknown)
 	case errors.Is(err, cluster.ErrTimeout):
 		return withReason(codes.DeadlineExceeded, err.Error(), client.ReasonOutcomeUnknown)
+	case errors.Is(err, cluster.ErrMemberExists):
+		return status.Error(codes.AlreadyExists, userMessage(err))
+	case errors.Is(err, cluster.ErrUnknownMember):
+		return status.Error(codes.NotFound, userMessage(err))
+	case errors.Is(err, cluster.ErrConfChangeInProgress):
+		return withReason(codes.Aborted, userMessage(err), client.ReasonNotApplied)
+	case errors.Is(err, cluster.ErrWouldLoseQuorum), errors.Is(err, cluster.ErrNotLearner):
+		return status.Error(codes.FailedPrecondition, userMessage(err))
+	case errors.Is(err, cluster.ErrNotLeader):
+		return withReason(codes.Unavailable, userMessage(err), client.ReasonNotApplied)
+	case errors.Is(err, cluster.ErrRemovedMember), errors.Is(err, cluster.ErrRemoved):
+		return status.Error(codes.PermissionDenied, userMessage(err))
 	case errors.Is(err, cluster.ErrStale):
 		return status.Error(codes.FailedPrecondition, userMessage(err))
 	case errors.Is(err, context.DeadlineExceeded):

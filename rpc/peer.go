@@ -10,7 +10,9 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"rdb/cluster"
@@ -30,9 +32,10 @@ const (
 // down, messages are dropped (raft retransmits) and the peer is reported
 // unreachable.
 type PeerTransport struct {
-	self     uint64
-	reporter func(id uint64)
-	log      *slog.Logger
+	self      uint64
+	reporter  func(id uint64)
+	onRemoved func()
+	log       *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -44,23 +47,38 @@ type PeerTransport struct {
 
 var _ cluster.Transport = (*PeerTransport)(nil)
 
-// NewPeerTransport returns a transport for node self. reporter, if not
-// nil, is told about unreachable peers (wire it to Node.ReportUnreachable).
-func NewPeerTransport(self uint64, reporter func(id uint64), logger *slog.Logger) *PeerTransport {
+// PeerCallbacks tell the node about what the transport learns.
+type PeerCallbacks struct {
+	// Unreachable is told about peers that could not be reached (wire it
+	// to Node.ReportUnreachable).
+	Unreachable func(id uint64)
+	// Removed is told when a peer refuses this node's messages because it
+	// was removed from the cluster (wire it to Node.ReportRemoved).
+	Removed func()
+}
+
+// NewPeerTransport returns a transport for node self.
+func NewPeerTransport(self uint64, cb PeerCallbacks, logger *slog.Logger) *PeerTransport {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	reporter := cb.Unreachable
 	if reporter == nil {
 		reporter = func(uint64) {}
 	}
+	onRemoved := cb.Removed
+	if onRemoved == nil {
+		onRemoved = func() {}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &PeerTransport{
-		self:     self,
-		reporter: reporter,
-		log:      logger.With("component", "transport", "node_id", self),
-		ctx:      ctx,
-		cancel:   cancel,
-		peers:    make(map[uint64]*peerConn),
+		self:      self,
+		reporter:  reporter,
+		onRemoved: onRemoved,
+		log:       logger.With("component", "transport", "node_id", self),
+		ctx:       ctx,
+		cancel:    cancel,
+		peers:     make(map[uint64]*peerConn),
 	}
 }
 
@@ -162,6 +180,10 @@ func (p *peerConn) run() {
 		if p.ctx.Err() != nil {
 			return
 		}
+		if status.Code(err) == codes.PermissionDenied {
+			log.Error("peer refuses this node: it was removed from the cluster", "err", err)
+			p.t.onRemoved()
+		}
 		if !wasDown {
 			log.Warn("peer stream down", "err", err)
 			wasDown = true
@@ -242,6 +264,9 @@ func (r *RaftService) Stream(st grpc.ClientStreamingServer[rpcpb.RaftMessage, rp
 			return err
 		}
 		if err := r.node.Step(ctx, m); err != nil {
+			if errors.Is(err, cluster.ErrRemovedMember) {
+				return status.Errorf(codes.PermissionDenied, "member %d was removed from the cluster", m.GetFrom())
+			}
 			return err
 		}
 	}

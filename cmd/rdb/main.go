@@ -25,6 +25,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newServeCommand(), newStatusCommand(), newBenchCommand(), newBackupCommand(), newRestoreCommand())
+	root.AddCommand(newServeCommand(), newStatusCommand(), newBenchCommand(), newBackupCommand(), newRestoreCommand(), newClusterCommand())
 	return root
 }

@@ -49,6 +49,8 @@ type serveOptions struct {
 	snapTrailing    uint64
 	snapLogBytes    uint64
 	debugListen     string
+	join            string
+	learner         bool
 }
 
 func newServeCommand() *cobra.Command {
@@ -93,6 +95,8 @@ majority of disks (fsynced) and survives kill -9.`,
 	f.Uint64Var(&o.snapEntries, "snapshot-entries", cluster.DefaultSnapshotEntries, "compact the raft log after this many applied entries")
 	f.Uint64Var(&o.snapTrailing, "snapshot-trailing", cluster.DefaultSnapshotTrailing, "entries kept in the log behind a compaction for followers a little behind")
 	f.Uint64Var(&o.snapLogBytes, "snapshot-log-bytes", cluster.DefaultSnapshotLogBytes, "compact the raft log once this many bytes were applied since the last compaction")
+	f.StringVar(&o.join, "join", "", "client addresses of existing members (a,b,...): a new node asks them to add it; ignored when the data directory already holds a log")
+	f.BoolVar(&o.learner, "learner", false, "with --join: stay a learner (a non-voting member serving reads) instead of being promoted once caught up")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve /metrics (Prometheus) and /debug/pprof on this address (off when empty)")
 	return cmd
 }
@@ -170,6 +174,13 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		}
 	}
 
+	// A new node with --join waits to be added; a restarted one (its data
+	// directory holds a log) ignores --join and rejoins as itself.
+	joining := o.join != "" && !hasRaftLog(o.dataDir)
+	if o.join != "" && !joining {
+		logger.Info("data directory holds a log: restarting as a member, --join ignored")
+	}
+
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -210,10 +221,17 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 
 	var node *cluster.Node
-	transport := rpc.NewPeerTransport(o.id, func(id uint64) {
-		if node != nil {
-			node.ReportUnreachable(id)
-		}
+	transport := rpc.NewPeerTransport(o.id, rpc.PeerCallbacks{
+		Unreachable: func(id uint64) {
+			if node != nil {
+				node.ReportUnreachable(id)
+			}
+		},
+		Removed: func() {
+			if node != nil {
+				node.ReportRemoved()
+			}
+		},
 	}, logger)
 	defer transport.Close()
 
@@ -223,6 +241,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		PeerAddr:         peerAddr,
 		ClientAddr:       clientAddr,
 		InitialCluster:   initial,
+		Join:             joining,
 		TickInterval:     o.tick,
 		ElectionTicks:    o.electionTicks,
 		HeartbeatTicks:   o.heartbeatTicks,
@@ -257,6 +276,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	rpcpb.RegisterDBServer(clientSrv, server)
+	rpcpb.RegisterClusterServer(clientSrv, rpc.NewClusterService(node, server))
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(clientSrv, healthSrv)
 	reflection.Register(clientSrv)
@@ -266,7 +286,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 
 	nodeCtx, cancelNode := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
@@ -288,6 +308,23 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	logger.Info("rdb node serving", "id", o.id, "listen", o.listen, "peer_listen", o.peerListen,
 		"advertise_client", clientAddr, "advertise_peer", peerAddr, "data_dir", o.dataDir, "version", version)
 
+	joinCtx, cancelJoin := context.WithCancel(ctx)
+	defer cancelJoin()
+	if joining {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			members, err := joinCluster(joinCtx, o, clientAddr, peerAddr, logger)
+			if err != nil {
+				errc <- err
+				return
+			}
+			for _, m := range members {
+				transport.SetPeer(m.GetId(), m.GetPeerAddr())
+			}
+		}()
+	}
+
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -295,7 +332,17 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	case runErr = <-errc:
 		logger.Error("node failed", "err", runErr)
 	}
+	cancelJoin()
 
+	// A leader hands leadership to the most up-to-date follower first, so
+	// a rolling restart causes no election timeout for clients.
+	if runErr == nil && node.IsLeader() {
+		tctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if err := node.TransferLeadershipAway(tctx); err != nil {
+			logger.Warn("leadership transfer before shutdown failed", "err", err)
+		}
+		cancel()
+	}
 	// Ordered shutdown: stop taking requests, stop the node, then close
 	// the transport and the database (deferred, in reverse order).
 	healthSrv.Shutdown()
@@ -308,6 +355,10 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		if err != nil && !errors.Is(err, cluster.ErrStopped) && runErr == nil {
 			runErr = err
 		}
+	}
+	if errors.Is(runErr, cluster.ErrRemoved) {
+		logger.Warn("this node was removed from the cluster and stops serving; to add it again, wipe its data directory and start it with --join")
+		return fmt.Errorf("node %d was removed from the cluster", o.id)
 	}
 	if runErr == nil {
 		logger.Info("stopped cleanly")

@@ -375,3 +375,60 @@ func (c *Client) HashOf(ctx context.Context, endpoint string, minIndex uint64) (
 	}
 	return rpcpb.NewDBClient(cc).Hash(ctx, &rpcpb.HashRequest{MinIndex: minIndex})
 }
+
+// AddMember asks the cluster to add a node (followers forward to the
+// leader). It is retried only when it certainly did not take effect.
+func (c *Client) AddMember(ctx context.Context, req *rpcpb.AddMemberRequest) (*rpcpb.AddMemberResponse, error) {
+	var resp *rpcpb.AddMemberResponse
+	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		resp, err = rpcpb.NewClusterClient(cc).AddMember(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// RemoveMember asks the cluster to remove a node.
+func (c *Client) RemoveMember(ctx context.Context, req *rpcpb.RemoveMemberRequest) (*rpcpb.MemberChangeResponse, error) {
+	var resp *rpcpb.MemberChangeResponse
+	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		resp, err = rpcpb.NewClusterClient(cc).RemoveMember(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// PromoteMember asks the cluster to make a learner a voter.
+func (c *Client) PromoteMember(ctx context.Context, req *rpcpb.PromoteMemberRequest) (*rpcpb.MemberChangeResponse, error) {
+	var resp *rpcpb.MemberChangeResponse
+	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		resp, err = rpcpb.NewClusterClient(cc).PromoteMember(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// TransferLeader asks the leader to hand leadership to a voter and waits
+// until it has.
+func (c *Client) TransferLeader(ctx context.Context, req *rpcpb.TransferLeaderRequest) (*rpcpb.TransferLeaderResponse, error) {
+	var resp *rpcpb.TransferLeaderResponse
+	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		resp, err = rpcpb.NewClusterClient(cc).TransferLeader(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// Members lists members as the leader sees them.
+func (c *Client) Members(ctx context.Context) (*rpcpb.MembersResponse, error) {
+	var resp *rpcpb.MembersResponse
+	err := c.do(ctx, readCall, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		resp, err = rpcpb.NewClusterClient(cc).Members(ctx, &rpcpb.MembersRequest{})
+		return err
+	})
+	return resp, err
+}
