@@ -188,6 +188,10 @@ func (n *Node) CheckFresh(maxStaleness time.Duration) error {
 // Hash returns the content hash of the local database.
 func (n *Node) Hash(ctx context.Context) (string, error) { return n.db.Hash(ctx) }
 
+// HashAt returns the content hash of the local database and the applied
+// index of the snapshot it hashed.
+func (n *Node) HashAt(ctx context.Context) (string, uint64, error) { return n.db.HashAt(ctx) }
+
 // IsNotApplied reports whether err means the request certainly did not
 // take effect.
 func IsNotApplied(err error) bool {

@@ -16,13 +16,14 @@ const (
 	DefaultHeartbeatTicks     = 1
 	DefaultMaxSizePerMsg      = 1 << 20
 	DefaultMaxInflightMsgs    = 256
-	DefaultMaxUncommittedSize = 256 << 20
+	DefaultMaxUncommittedSize = 64 << 20
 	DefaultMaxCommittedPerRdy = 32 << 20
 	DefaultMaxProposalBytes   = 8 << 20
 	DefaultWriteTimeout       = 10 * time.Second
 	DefaultSnapshotEntries    = 10_000
 	DefaultSnapshotTrailing   = 5_000
-	DefaultSnapshotLogBytes   = 64 << 20
+	DefaultSnapshotLogBytes   = 16 << 20
+	DefaultMaxInflightBytes   = 16 << 20
 	DefaultSnapshotsKept      = 2
 )
 
@@ -57,6 +58,10 @@ type Config struct {
 	MaxInflightMsgs          int
 	MaxUncommittedSize       uint64
 	MaxCommittedSizePerReady uint64
+	// MaxInflightBytes bounds the bytes of unacknowledged entries in
+	// flight to one follower (with MaxInflightMsgs), so memory stays
+	// bounded when entries are large.
+	MaxInflightBytes uint64
 	// MaxProposalBytes bounds one encoded command.
 	MaxProposalBytes int
 	// WriteTimeout bounds a write or strong read whose context has no
@@ -70,7 +75,8 @@ type Config struct {
 	// the last compaction carry this many bytes.
 	SnapshotLogBytes uint64
 	// SnapshotTrailing entries are kept in the log behind a compaction,
-	// so followers that are only a little behind catch up from the log.
+	// so followers that are only a little behind catch up from the log;
+	// at most SnapshotLogBytes/2 bytes of them, so memory stays bounded.
 	SnapshotTrailing uint64
 	// SnapshotsKept is how many snapshot files (database copies made to
 	// catch followers up, or received) are kept in DataDir/snapshots.
@@ -100,6 +106,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInflightMsgs <= 0 {
 		c.MaxInflightMsgs = DefaultMaxInflightMsgs
+	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = DefaultMaxInflightBytes
 	}
 	if c.MaxUncommittedSize == 0 {
 		c.MaxUncommittedSize = DefaultMaxUncommittedSize

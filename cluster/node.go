@@ -185,6 +185,7 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		MaxCommittedSizePerReady:  cfg.MaxCommittedSizePerReady,
 		MaxUncommittedEntriesSize: cfg.MaxUncommittedSize,
 		MaxInflightMsgs:           cfg.MaxInflightMsgs,
+		MaxInflightBytes:          cfg.MaxInflightBytes,
 		CheckQuorum:               true,
 		PreVote:                   true,
 		StepDownOnRemoval:         true,

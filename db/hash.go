@@ -19,18 +19,36 @@ import (
 // of every table's rows in rowid (or primary key) order with their exact
 // storage classes. Replicas with equal data have equal hashes. The applied
 // index is not part of it; the member table is. Hash reads one consistent
-// snapshot and is safe for concurrent use.
+// snapshot, streams rows (memory does not grow with the database) and is
+// safe for concurrent use.
 func (d *DB) Hash(ctx context.Context) (string, error) {
+	h, _, err := d.HashAt(ctx)
+	return h, err
+}
+
+// HashAt is Hash, also returning the applied index of the snapshot it
+// hashed, so that replicas can be compared while writes continue.
+func (d *DB) HashAt(ctx context.Context) (string, uint64, error) {
 	h := sha256.New()
+	var applied uint64
 	err := d.withReader(ctx, func(c *sconn) error {
 		return inMode(c, authInternal, func() error {
-			return readTx(c, func() error { return hashDB(c, h) })
+			return readTx(c, func() error {
+				rows, err := query(c, sqlGetApplied)
+				if err != nil {
+					return err
+				}
+				if len(rows) > 0 {
+					applied = uint64(rows[0].GetValues()[0].GetInteger())
+				}
+				return hashDB(c, h)
+			})
 		})
 	})
 	if err != nil {
-		return "", fmt.Errorf("db: hash: %w", err)
+		return "", 0, fmt.Errorf("db: hash: %w", err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), applied, nil
 }
 
 func hashDB(c *sconn, h hash.Hash) error {
@@ -52,15 +70,12 @@ func hashDB(c *sconn, h hash.Hash) error {
 		q := `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
 		h.Write([]byte{'T'})
 		writeStr(h, t)
-		rows, err := query(c, "SELECT * FROM "+q+" ORDER BY rowid")
-		if err != nil {
+		hashOne := func(r *command.Row) { hashRow(h, 'R', r) }
+		if err := each(c, "SELECT * FROM "+q+" ORDER BY rowid", hashOne); err != nil {
 			// WITHOUT ROWID: a full scan visits the primary key in order.
-			if rows, err = query(c, "SELECT * FROM "+q); err != nil {
+			if err := each(c, "SELECT * FROM "+q, hashOne); err != nil {
 				return err
 			}
-		}
-		for _, r := range rows {
-			hashRow(h, 'R', r)
 		}
 	}
 	return nil
@@ -77,6 +92,28 @@ func query(c *sconn, sql string) ([]*command.Row, error) {
 		return nil, err
 	}
 	return res.Rows, nil
+}
+
+// each runs sql and calls fn for every row, one at a time.
+func each(c *sconn, sql string, fn func(*command.Row)) error {
+	st, err := c.prepare(sql, 0)
+	if err != nil {
+		return err
+	}
+	defer c.finalize(st)
+	var res command.Result
+	n := c.columns(st, &res)
+	for {
+		rc := sqlite3.Xsqlite3_step(c.tls, st)
+		if rc == sqlite3.SQLITE_ROW {
+			fn(c.row(st, n))
+			continue
+		}
+		if rc != sqlite3.SQLITE_DONE {
+			return c.err(rc)
+		}
+		return nil
+	}
 }
 
 func writeStr(h hash.Hash, s string) {

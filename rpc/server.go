@@ -33,8 +33,7 @@ type Node interface {
 	IsLeader() bool
 	Leader() (uint64, string)
 	Status(ctx context.Context) (cluster.Status, error)
-	AppliedIndex() uint64
-	Hash(ctx context.Context) (string, error)
+	HashAt(ctx context.Context) (string, uint64, error)
 }
 
 var _ Node = (*cluster.Node)(nil)
@@ -302,19 +301,9 @@ func (s *Server) Hash(ctx context.Context, req *rpcpb.HashRequest) (*rpcpb.HashR
 			return nil, toStatus(err)
 		}
 	}
-	// The hash is taken at a stable applied index: retry while the index
-	// moves under it.
-	for attempt := 0; ; attempt++ {
-		before := s.node.AppliedIndex()
-		h, err := s.node.Hash(ctx)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		if after := s.node.AppliedIndex(); after == before || attempt >= 20 {
-			if after != before {
-				return nil, status.Error(codes.Unavailable, "database kept changing while hashing; retry")
-			}
-			return &rpcpb.HashResponse{Hash: h, AppliedIndex: before, NodeId: s.node.ID()}, nil
-		}
+	h, applied, err := s.node.HashAt(ctx)
+	if err != nil {
+		return nil, toStatus(err)
 	}
+	return &rpcpb.HashResponse{Hash: h, AppliedIndex: applied, NodeId: s.node.ID()}, nil
 }

@@ -71,6 +71,8 @@ type Node struct {
 	PeerAddr   string
 	DataDir    string
 	Initial    string   // --initial-cluster
+	Join       string   // --join (client addresses); used instead of Initial when set
+	Learner    bool     // with Join: --learner
 	Args       []string // extra flags for rdb serve
 	logPath    string
 
@@ -82,6 +84,8 @@ type Node struct {
 // Cluster is a set of Nodes started together.
 type Cluster struct {
 	Nodes []*Node
+	base  string   // temp dir holding every node's data dir and log
+	args  []string // extra flags for every node's rdb serve
 }
 
 // StartCluster starts n nodes as one cluster and waits for a leader.
@@ -92,7 +96,7 @@ func StartCluster(t testing.TB, n int, args ...string) *Cluster {
 		t.Skip("system test: skipped with -short")
 	}
 	base := t.TempDir()
-	c := &Cluster{}
+	c := &Cluster{base: base, args: args}
 	var parts []string
 	for i := 1; i <= n; i++ {
 		node := &Node{
@@ -118,6 +122,16 @@ func StartCluster(t testing.TB, n int, args ...string) *Cluster {
 			for _, node := range c.Nodes {
 				node.dumpLog(t)
 			}
+			if dir := os.Getenv("RDB_SYSTEM_KEEP_LOGS"); dir != "" {
+				// Whole logs of a failed test, for a closer look.
+				for _, node := range c.Nodes {
+					dst := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"), filepath.Base(node.logPath))
+					if b, err := os.ReadFile(node.logPath); err == nil && os.MkdirAll(filepath.Dir(dst), 0o755) == nil {
+						os.WriteFile(dst, b, 0o644)
+					}
+				}
+				t.Logf("node logs kept in %s", filepath.Join(dir, t.Name()))
+			}
 		}
 	})
 	c.WaitLeader(t)
@@ -141,8 +155,15 @@ func (n *Node) Start(t testing.TB) {
 		"--data-dir", n.DataDir,
 		"--listen", n.ClientAddr,
 		"--peer-listen", n.PeerAddr,
-		"--initial-cluster", n.Initial,
 		"--log-level", "info")
+	if n.Join != "" {
+		cmd.Args = append(cmd.Args, "--join", n.Join)
+		if n.Learner {
+			cmd.Args = append(cmd.Args, "--learner")
+		}
+	} else {
+		cmd.Args = append(cmd.Args, "--initial-cluster", n.Initial)
+	}
 	cmd.Args = append(cmd.Args, n.Args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -408,7 +429,7 @@ func hashOf(t testing.TB, n *Node, minIndex uint64) (*rpcpb.HashResponse, error)
 		return nil, err
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	return cl.HashOf(ctx, n.ClientAddr, minIndex)
 }
@@ -443,4 +464,91 @@ func (c *Cluster) waitConverged(t testing.TB, minIndex uint64, timeout time.Dura
 		return nil
 	})
 	return hash
+}
+
+// AddNode starts a new node with a fresh data directory and free ports
+// that joins the cluster through the running members' client addresses
+// (rdb serve --join [--learner]), and appends it to c.Nodes. It does not
+// wait for the node to be added.
+func (c *Cluster) AddNode(t testing.TB, id uint64, learner bool) *Node {
+	t.Helper()
+	var join []string
+	for _, n := range c.Nodes {
+		if n.Running() {
+			join = append(join, n.ClientAddr)
+		}
+	}
+	node := &Node{
+		ID:         id,
+		ClientAddr: freeAddr(t),
+		PeerAddr:   freeAddr(t),
+		DataDir:    filepath.Join(c.base, fmt.Sprintf("node%d-%d", id, len(c.Nodes))),
+		logPath:    filepath.Join(c.base, fmt.Sprintf("node%d-%d.log", id, len(c.Nodes))),
+		Join:       strings.Join(join, ","),
+		Learner:    learner,
+		Args:       c.args,
+	}
+	c.Nodes = append(c.Nodes, node)
+	node.Start(t)
+	return node
+}
+
+// Pid returns the process id, or 0 when not running.
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Pause stops the process with SIGSTOP: to its peers it looks cut off
+// (no messages in or out) while its state stays as it was.
+func (n *Node) Pause(t testing.TB) {
+	t.Helper()
+	if pid := n.Pid(); pid == 0 {
+		t.Fatalf("pause node %d: not running", n.ID)
+	} else if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("pause node %d: %v", n.ID, err)
+	}
+}
+
+// Resume continues a paused process with SIGCONT.
+func (n *Node) Resume(t testing.TB) {
+	t.Helper()
+	if pid := n.Pid(); pid == 0 {
+		t.Fatalf("resume node %d: not running", n.ID)
+	} else if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatalf("resume node %d: %v", n.ID, err)
+	}
+}
+
+// WaitExit waits up to timeout for the process to exit on its own and
+// returns its exit code; the node then counts as not running.
+func (n *Node) WaitExit(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.mu.Unlock()
+	if cmd == nil {
+		t.Fatalf("node %d is not running", n.ID)
+	}
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		t.Fatalf("node %d did not exit within %s", n.ID, timeout)
+	}
+	n.mu.Lock()
+	if n.cmd == cmd {
+		n.cmd, n.done = nil, nil
+	}
+	n.mu.Unlock()
+	return cmd.ProcessState.ExitCode()
+}
+
+// LogText returns the node's log so far (every run of the process).
+func (n *Node) LogText() string {
+	b, _ := os.ReadFile(n.logPath)
+	return string(b)
 }
