@@ -109,6 +109,10 @@ type DB struct {
 	// Install and Close, which replace or close the connections.
 	rw sync.RWMutex
 
+	// checked caches SQL texts CheckWrite passed (checkedN counts them).
+	checked  sync.Map
+	checkedN atomic.Int64
+
 	mu sync.Mutex // guards readers
 	// readers maps each driver connection of the read pool to its raw handle.
 	readers map[any]*sconn

@@ -52,6 +52,40 @@ func classify(c *sconn, sql string) (uintptr, bool, error) {
 	return st, ro, err
 }
 
+// classifyCached is classify with a per-connection cache of prepared,
+// read-only statements. The caller passes the statement to release.
+func classifyCached(c *sconn, sql string) (uintptr, bool, error) {
+	if cs, ok := c.stmts[sql]; ok {
+		return cs.st, cs.ro, nil
+	}
+	st, ro, err := classify(c, sql)
+	if err != nil || st == 0 || !ro {
+		return st, ro, err
+	}
+	if c.stmts == nil {
+		c.stmts = make(map[string]cachedStmt)
+	}
+	if len(c.stmts) >= maxCachedStmts {
+		for k, cs := range c.stmts {
+			c.finalize(cs.st)
+			delete(c.stmts, k)
+		}
+	}
+	c.stmts[sql] = cachedStmt{st: st, ro: ro}
+	return st, ro, nil
+}
+
+// release returns a statement from classifyCached: a cached one is reset
+// for its next use, any other is finalized.
+func release(c *sconn, sql string, st uintptr) {
+	if cs, ok := c.stmts[sql]; ok && cs.st == st {
+		sqlite3.Xsqlite3_reset(c.tls, st)
+		sqlite3.Xsqlite3_clear_bindings(c.tls, st)
+		return
+	}
+	c.finalize(st)
+}
+
 // Query runs read-only statements on the read pool, in one read transaction.
 // ctx's deadline or cancellation interrupts them. A statement that would
 // write gives an error wrapping ErrNotReadOnly; a SQL error gives a
@@ -60,9 +94,9 @@ func classify(c *sconn, sql string) (uintptr, bool, error) {
 func (d *DB) Query(ctx context.Context, stmts []*command.Statement) ([]*command.Result, error) {
 	results := make([]*command.Result, 0, len(stmts))
 	err := d.withReader(ctx, func(c *sconn) error {
-		return readTx(c, func() error {
+		run := func() error {
 			for i, s := range stmts {
-				st, ro, err := classify(c, s.GetSql())
+				st, ro, err := classifyCached(c, s.GetSql())
 				if err != nil {
 					return &StatementError{Index: i, Err: err}
 				}
@@ -75,7 +109,7 @@ func (d *DB) Query(ctx context.Context, stmts []*command.Statement) ([]*command.
 					continue
 				}
 				res, err := func() (*command.Result, error) {
-					defer c.finalize(st)
+					defer release(c, s.GetSql(), st)
 					if err := c.bind(st, s.GetParameters()); err != nil {
 						return nil, err
 					}
@@ -91,7 +125,13 @@ func (d *DB) Query(ctx context.Context, stmts []*command.Statement) ([]*command.
 				results = append(results, res)
 			}
 			return nil
-		})
+		}
+		// One statement reads one snapshot by itself; several share an
+		// explicit read transaction.
+		if len(stmts) == 1 {
+			return run()
+		}
+		return readTx(c, run)
 	})
 	if err != nil {
 		return nil, err
@@ -137,11 +177,27 @@ func (d *DB) ReadOnly(ctx context.Context, stmts []*command.Statement) (bool, er
 // ordinary reasons (syntax, a table an earlier statement creates) are not
 // refused: apply reports them deterministically. Safe for concurrent use.
 func (d *DB) CheckWrite(ctx context.Context, stmts []*command.Statement) error {
+	// Statements whose text already passed are not prepared again: the
+	// refusals depend on the text, and apply checks again anyway.
+	pending := stmts[:0:0]
+	idx := make([]int, 0, len(stmts))
+	for i, s := range stmts {
+		if _, ok := d.checked.Load(s.GetSql()); !ok {
+			pending = append(pending, s)
+			idx = append(idx, i)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
 	return d.withReader(ctx, func(c *sconn) error {
-		for i, s := range stmts {
+		for j, s := range pending {
+			i := idx[j]
 			var reason string
+			prepared := false
 			_ = inMode(c, authCheck, func() error {
-				st, _ := c.prepare(s.GetSql(), 0)
+				st, err := c.prepare(s.GetSql(), 0)
+				prepared = err == nil
 				c.finalize(st)
 				reason = c.auth.reason
 				if reason == "" && c.auth.schemaWrite && !c.auth.ddl {
@@ -157,10 +213,20 @@ func (d *DB) CheckWrite(ctx context.Context, stmts []*command.Statement) error {
 			if reason != "" {
 				return fmt.Errorf("%w: statement %d: %s", ErrRefused, i+1, reason)
 			}
+			if prepared && !c.auth.schemaWrite {
+				if d.checkedN.Add(1) > maxChecked {
+					d.checked.Clear()
+					d.checkedN.Store(0)
+				}
+				d.checked.Store(s.GetSql(), struct{}{})
+			}
 		}
 		return nil
 	})
 }
+
+// maxChecked bounds the cache of statement texts CheckWrite passed.
+const maxChecked = 4096
 
 // Members returns the replicated member table, ordered by id. Safe for
 // concurrent use.

@@ -26,7 +26,19 @@ type sconn struct {
 	db      uintptr
 	scratch uintptr // two pointer-sized out parameters for prepare
 	auth    *authState
+	// stmts caches prepared read statements by SQL text (readers only):
+	// parsing is the largest cost of a point query.
+	stmts map[string]cachedStmt
 }
+
+// cachedStmt is a prepared read statement and its classification.
+type cachedStmt struct {
+	st uintptr
+	ro bool
+}
+
+// maxCachedStmts bounds a reader's statement cache.
+const maxCachedStmts = 256
 
 // transient is SQLITE_TRANSIENT: SQLite copies the bound value.
 const transient = ^uintptr(0)
@@ -68,6 +80,10 @@ func newSconn(driverConn any) (*sconn, error) {
 
 // free releases the scratch memory (not the connection, which the driver owns).
 func (c *sconn) free() {
+	for _, cs := range c.stmts {
+		c.finalize(cs.st)
+	}
+	c.stmts = nil
 	if c.scratch != 0 {
 		libc.Xfree(c.tls, c.scratch)
 		c.scratch = 0

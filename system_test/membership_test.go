@@ -703,3 +703,27 @@ func lineWith(s, sub string) string {
 	}
 	return ""
 }
+
+// A removed node's id may be used again by a new node with an empty data
+// directory (what the removed node's own log message tells operators).
+func TestJoinReusingRemovedID(t *testing.T) {
+	c := StartCluster(t, 3)
+	cl := c.Client(t)
+	mustExec(t, cl, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+	old := c.AddNode(t, 4, false)
+	waitMembers(t, cl, 30*time.Second, map[uint64]bool{1: true, 2: true, 3: true, 4: true})
+	if out, err := clusterCLI(t, c.Nodes[0].ClientAddr, "remove", "4"); err != nil {
+		t.Fatalf("rdb cluster remove 4: %v\n%s", err, out)
+	}
+	waitExitRemoved(t, old)
+	insertRows(t, cl, 0, 100, 10, 10)
+
+	again := c.AddNode(t, 4, false)
+	waitMembers(t, cl, 30*time.Second, map[uint64]bool{1: true, 2: true, 3: true, 4: true})
+	w := mustExec(t, cl, "INSERT INTO t VALUES (-1, 'after the rejoin')")
+	time.Sleep(time.Second)
+	if !again.Running() || again.Pid() == 0 || strings.Contains(again.LogText(), "removed from the cluster") {
+		t.Fatalf("the new node 4 stopped, taking itself for the removed one:\n%s", tail(again.LogText(), 8))
+	}
+	c.waitConverged(t, w.GetRaftIndex(), time.Minute)
+}
