@@ -54,8 +54,12 @@ func (n *Node) StrongQuery(ctx context.Context, stmts []*command.Statement) (*Wr
 func (n *Node) proposeAndWait(ctx context.Context, cmd *command.Command) (*WriteResult, error) {
 	ctx, cancel := n.withWriteDeadline(ctx)
 	defer cancel()
-	if n.leader.Load() == 0 {
+	switch n.leader.Load() {
+	case 0:
 		return nil, ErrNoLeader
+	case n.cfg.ID:
+	default:
+		return nil, ErrNotLeader
 	}
 	cmd.ProposerId = n.cfg.ID
 	cmd.RequestId = n.nextRequestID()
@@ -195,5 +199,6 @@ func (n *Node) HashAt(ctx context.Context) (string, uint64, error) { return n.db
 // IsNotApplied reports whether err means the request certainly did not
 // take effect.
 func IsNotApplied(err error) bool {
-	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrProposalDropped) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrNotReadOnly)
+	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) || errors.Is(err, ErrProposalDropped) ||
+		errors.Is(err, ErrTooLarge) || errors.Is(err, ErrNotReadOnly)
 }

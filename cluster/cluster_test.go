@@ -65,6 +65,7 @@ func (t *memTransport) Send(msgs []*raftpb.Message) {
 		if !ok {
 			continue
 		}
+		to.ObservePeer(t.self, fmt.Sprintf("peer-%d", t.self), fmt.Sprintf("client-%d", t.self))
 		// Clone as the wire would: nodes must share no memory.
 		select {
 		case to.recvc <- proto.Clone(m).(*raftpb.Message):
@@ -299,8 +300,12 @@ func TestCluster_WriteOnFollowerReadEverywhere(t *testing.T) {
 	c := newTestCluster(t, 3)
 	leader := c.waitLeader()
 	f := c.follower(leader.ID())
-	exec(t, f, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-	wr := exec(t, f, "INSERT INTO t VALUES (1, 'a') RETURNING id, v")
+	// Followers do not propose: the rpc layer forwards their writes.
+	if _, err := f.Execute(context.Background(), st(t, "CREATE TABLE x (a)"), false); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("write on a follower: %v, want ErrNotLeader", err)
+	}
+	exec(t, leader, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+	wr := exec(t, leader, "INSERT INTO t VALUES (1, 'a') RETURNING id, v")
 	if got := wr.Results[0].GetRows()[0].GetValues()[1].GetText(); got != "a" {
 		t.Fatalf("RETURNING gave %q", got)
 	}
@@ -369,10 +374,9 @@ func TestCluster_ConcurrentProposalsAppliedOnce(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			n := nodes[i%len(nodes)]
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			wr, err := n.Execute(ctx, st(t, "INSERT INTO t VALUES (?)", i), false)
+			wr, err := leader.Execute(ctx, st(t, "INSERT INTO t VALUES (?)", i), false)
 			if err == nil && wr.Results[0].GetError() != "" {
 				err = errors.New(wr.Results[0].GetError())
 			}

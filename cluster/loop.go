@@ -36,9 +36,12 @@ func (n *Node) loop(ctx context.Context) error {
 			// A round that raft silently dropped (no leader, leader
 			// change) is re-issued with a fresh context.
 			n.reads.requeue(now, readRetry)
-			if n.leader.Load() != 0 && now.Sub(lastRegister) > time.Second && n.shouldRegister() {
+			if now.Sub(lastRegister) > time.Second {
 				lastRegister = now
-				n.proposeSelf()
+				if n.IsLeader() && n.shouldRegister() {
+					n.proposeSelf()
+				}
+				n.registerAnnounced()
 			}
 			n.maybePromote()
 		case p := <-n.propc:
@@ -78,6 +81,8 @@ func (n *Node) loop(ctx context.Context) error {
 			n.rn.ReportUnreachable(id)
 		case r := <-n.snap.reports:
 			n.reportSnapshot(r)
+		case m := <-n.peerc:
+			n.announced[m.GetId()] = m
 		case req := <-n.confc:
 			n.acceptConf(req)
 		case id := <-n.transferc:
@@ -97,7 +102,7 @@ func (n *Node) loop(ctx context.Context) error {
 				return err
 			}
 		}
-		if n.selfRemoved {
+		if n.removedNow() {
 			n.log.Warn("this node was removed from the cluster; stopping")
 			return ErrRemoved
 		}
@@ -105,6 +110,15 @@ func (n *Node) loop(ctx context.Context) error {
 }
 
 func (n *Node) propose(p proposal) {
+	// Only the leader proposes (raft's forwarding is off): a follower's
+	// writes are forwarded by the rpc layer, where a refusal is known.
+	if n.leader.Load() != n.cfg.ID {
+		n.metrics.proposals.WithLabelValues("dropped").Inc()
+		if p.requestID != 0 {
+			n.waiters.deliver(p.requestID, applyResult{err: ErrNotLeader})
+		}
+		return
+	}
 	err := n.rn.Propose(p.data)
 	if err == nil {
 		n.metrics.proposals.WithLabelValues("proposed").Inc()
@@ -248,10 +262,10 @@ func (n *Node) updateSoftState(ss *raft.SoftState) {
 		n.reads.requeue(time.Now(), 0)
 		if ss.Lead == 0 {
 			n.reads.failAll(ErrNoLeader)
-			// Writes in flight may or may not commit under a future
-			// leader: tell their callers so now rather than at their
-			// deadline.
-			n.waiters.failAll(ErrLeaderLost)
+			// Writes in flight stay: a leadership transfer passes through
+			// "no leader", and what the old leader appended commits under
+			// the new one. A write that never commits ends at its
+			// deadline as outcome unknown.
 		}
 	}
 }
@@ -382,6 +396,9 @@ func (n *Node) apply(ctx context.Context, ents []*raftpb.Entry) error {
 // transport, and tells its proposer.
 func (n *Node) applyConfChange(ce *confEntry, index uint64) {
 	n.confState = n.rn.ApplyConfChange(ce.cc)
+	if inConf(n.confState, n.cfg.ID) {
+		n.wasMember = true
+	}
 	for _, ch := range ce.cc.AsV2().GetChanges() {
 		switch ch.GetType() {
 		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
@@ -395,8 +412,9 @@ func (n *Node) applyConfChange(ce *confEntry, index uint64) {
 			n.removeMember(ch.GetNodeId())
 			n.markRemovedID(ch.GetNodeId())
 			if ch.GetNodeId() == n.cfg.ID {
-				n.selfRemoved = true
+				n.lastSelfRemoval = index
 			}
+
 		}
 	}
 	n.confApplied(ce, index)

@@ -75,3 +75,42 @@ func (n *Node) selfRegistered() bool {
 	m, ok := n.members[n.cfg.ID]
 	return ok && m.GetClientAddr() == n.cfg.ClientAddr && (n.cfg.PeerAddr == "" || m.GetPeerAddr() == n.cfg.PeerAddr)
 }
+
+// ObservePeer is told by the transport which addresses a peer announces
+// when it opens its stream. The leader records them in the replicated
+// member table when the table lacks them, so every node learns every
+// member's client address. It never blocks.
+func (n *Node) ObservePeer(id uint64, peerAddr, clientAddr string) {
+	if id == 0 || id == n.cfg.ID || clientAddr == "" {
+		return
+	}
+	select {
+	case n.peerc <- &command.Member{Id: id, PeerAddr: peerAddr, ClientAddr: clientAddr}:
+	default:
+	}
+}
+
+// registerAnnounced proposes, on the leader, the addresses peers
+// announced that the member table lacks. Called by the loop on ticks.
+func (n *Node) registerAnnounced() {
+	if !n.IsLeader() {
+		return
+	}
+	for id, m := range n.announced {
+		n.membersMu.RLock()
+		cur, ok := n.members[id]
+		n.membersMu.RUnlock()
+		if !ok {
+			continue // not a member (yet): its conf change carries addresses
+		}
+		if cur.GetClientAddr() == m.GetClientAddr() && (m.GetPeerAddr() == "" || cur.GetPeerAddr() == m.GetPeerAddr()) {
+			delete(n.announced, id)
+			continue
+		}
+		data, err := command.Marshal(&command.Command{Type: command.CommandType_COMMAND_TYPE_SET_MEMBER, ProposerId: n.cfg.ID, Member: m})
+		if err != nil {
+			continue
+		}
+		n.propose(proposal{data: data})
+	}
+}

@@ -421,3 +421,23 @@ func (n *Node) maybePromote() {
 		return
 	}
 }
+
+// removedNow reports whether this node has been removed: it was a member,
+// has applied everything it knows to be committed, and is no longer in the
+// configuration. Checking only once caught up lets a node that reuses the
+// id of a removed one replay the old removal and its own later addition.
+func (n *Node) removedNow() bool {
+	if n.joinPending.Load() || !n.wasMember || inConf(n.confState, n.cfg.ID) || n.lastSelfRemoval <= n.joinIndex.Load() {
+		return false
+	}
+	applied, _ := n.applied.get()
+	return applied >= n.commit.Load()
+}
+
+// SetJoinIndex records the raft index of the conf change that added this
+// node when it joined: earlier removals of its id (of a previous node
+// that had it) do not stop it.
+func (n *Node) SetJoinIndex(index uint64) {
+	n.joinIndex.Store(index)
+	n.joinPending.Store(false)
+}

@@ -58,8 +58,19 @@ type Node struct {
 	bytesSinceSnap uint64
 	snap           snapshotState
 	confPending    *confRequest
-	selfRemoved    bool
+	// wasMember: this node has been in the configuration (so leaving it
+	// means it was removed, not that it has yet to be added).
+	wasMember bool
+	// lastSelfRemoval is the index of the last applied removal of this
+	// node; joinIndex (set by SetJoinIndex) the index that added it when
+	// it joined: removals before it belong to an earlier node with the
+	// same id.
+	lastSelfRemoval uint64
+	joinIndex       atomic.Uint64
+	joinPending     atomic.Bool // joining, join index not known yet
 
+	peerc     chan *command.Member
+	announced map[uint64]*command.Member // loop-owned: addresses peers announced
 	confc     chan *confRequest
 	transferc chan uint64
 	removedc  chan struct{}
@@ -107,6 +118,8 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		waiters:   newWaiters(),
 		members:   make(map[uint64]*command.Member),
 		confc:     make(chan *confRequest),
+		peerc:     make(chan *command.Member, 64),
+		announced: make(map[uint64]*command.Member),
 		transferc: make(chan uint64),
 		removedc:  make(chan struct{}, 1),
 
@@ -189,6 +202,11 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		CheckQuorum:               true,
 		PreVote:                   true,
 		StepDownOnRemoval:         true,
+		// Followers do not forward proposals: the rpc layer forwards
+		// writes to the leader, so a write the leader refuses (during a
+		// leadership transfer, for instance) is known not to be applied
+		// instead of vanishing silently.
+		DisableProposalForwarding: true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		Logger:                    raftLogger{l: n.log.With("component", "raft")},
 	}
@@ -198,6 +216,7 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	if !store.existing && cfg.Join {
+		n.joinPending.Store(true)
 		n.log.Info("new node waiting to be added to an existing cluster")
 	} else if !store.existing {
 		if len(cfg.InitialCluster) == 0 {
@@ -220,6 +239,9 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		}
 		n.log.Info("bootstrapped new cluster", "members", len(peers))
 	} else {
+		if inConf(n.confState, cfg.ID) {
+			n.wasMember = true
+		}
 		if cs := n.confState; len(cs.GetVoters())+len(cs.GetLearners()) > 0 && !inConf(cs, cfg.ID) {
 			store.close()
 			return nil, fmt.Errorf("%w (node %d is not in the membership of its own log)", ErrRemoved, cfg.ID)

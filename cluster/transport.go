@@ -38,6 +38,8 @@ type Stepper interface {
 	// IncomingSnapshotDir) with the MsgSnap it belongs to. The node takes
 	// ownership of the file.
 	ReceiveSnapshot(ctx context.Context, m *raftpb.Message, path string) error
+	// ObservePeer records the addresses a peer announced on its stream.
+	ObservePeer(id uint64, peerAddr, clientAddr string)
 }
 
 var _ Stepper = (*Node)(nil)

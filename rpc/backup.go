@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"rdb/cluster"
 	"rdb/command"
 	"rdb/rpc/rpcpb"
 )
@@ -168,8 +169,49 @@ func (s *Server) Restore(st grpc.ClientStreamingServer[rpcpb.RestoreRequest, rpc
 		return status.Errorf(codes.Internal, "restore: %v", err)
 	}
 	idx, err := b.Restore(ctx, f.Name(), format)
+	if errors.Is(err, cluster.ErrNotLeader) {
+		resp, err := s.forwardRestore(ctx, f, format)
+		if err != nil {
+			return err
+		}
+		return st.SendAndClose(resp)
+	}
 	if err != nil {
 		return toStatus(err)
 	}
 	return st.SendAndClose(&rpcpb.RestoreResponse{RaftIndex: idx, Bytes: size})
+}
+
+// forwardRestore streams a staged upload to the leader's Restore.
+func (s *Server) forwardRestore(ctx context.Context, f *os.File, format command.RestoreFormat) (*rpcpb.RestoreResponse, error) {
+	cc, fctx, err := s.leaderConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, status.Errorf(codes.Internal, "restore: %v", err)
+	}
+	up, err := rpcpb.NewDBClient(cc).Restore(fctx)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, backupChunkSize)
+	first := true
+	for {
+		n, rerr := io.ReadFull(f, buf)
+		if n > 0 {
+			req := &rpcpb.RestoreRequest{Data: buf[:n]}
+			if first {
+				req.Format, first = format, false
+			}
+			if err := up.Send(req); err != nil {
+				_, err = up.CloseAndRecv()
+				return nil, err
+			}
+		}
+		if rerr != nil {
+			break
+		}
+	}
+	return up.CloseAndRecv()
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 
 	"rdb/cluster"
 	"rdb/command"
@@ -41,21 +38,14 @@ func NewClusterService(node Membership, srv *Server) *ClusterService {
 	return &ClusterService{node: node, srv: srv}
 }
 
-// leaderClient returns a client of the leader's Cluster service, or an
-// error when this request was already forwarded or no leader is known.
+// leaderClient returns a client of the leader's Cluster service; its
+// errors mean the request was not sent (NOT_APPLIED).
 func (c *ClusterService) leaderClient(ctx context.Context) (rpcpb.ClusterClient, context.Context, error) {
-	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedKey)) > 0 {
-		return nil, nil, withReason(codes.Unavailable, "forwarded to a node that is not the leader", "")
-	}
-	_, addr := c.node.Leader()
-	if addr == "" {
-		return nil, nil, toStatus(cluster.ErrNoLeader)
-	}
-	cc, err := c.srv.conn(addr)
+	cc, fctx, err := c.srv.leaderConn(ctx)
 	if err != nil {
-		return nil, nil, status.Errorf(codes.Unavailable, "leader at %s: %v", addr, err)
+		return nil, nil, err
 	}
-	return rpcpb.NewClusterClient(cc), metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), nil
+	return rpcpb.NewClusterClient(cc), fctx, nil
 }
 
 // onLeader runs local on the leader, or forward elsewhere.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -33,6 +35,7 @@ const (
 // unreachable.
 type PeerTransport struct {
 	self      uint64
+	announce  metadata.MD // this node's id and addresses, sent on every stream
 	reporter  func(id uint64)
 	onRemoved func()
 	log       *slog.Logger
@@ -57,8 +60,17 @@ type PeerCallbacks struct {
 	Removed func()
 }
 
-// NewPeerTransport returns a transport for node self.
-func NewPeerTransport(self uint64, cb PeerCallbacks, logger *slog.Logger) *PeerTransport {
+// Metadata keys a peer stream announces its sender with.
+const (
+	mdNodeID     = "rdb-node-id"
+	mdPeerAddr   = "rdb-peer-addr"
+	mdClientAddr = "rdb-client-addr"
+)
+
+// NewPeerTransport returns a transport for node self, whose advertised
+// addresses it announces to every peer (so the leader can record client
+// addresses in the member table).
+func NewPeerTransport(self uint64, peerAddr, clientAddr string, cb PeerCallbacks, logger *slog.Logger) *PeerTransport {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -73,6 +85,7 @@ func NewPeerTransport(self uint64, cb PeerCallbacks, logger *slog.Logger) *PeerT
 	ctx, cancel := context.WithCancel(context.Background())
 	return &PeerTransport{
 		self:      self,
+		announce:  metadata.Pairs(mdNodeID, strconv.FormatUint(self, 10), mdPeerAddr, peerAddr, mdClientAddr, clientAddr),
 		reporter:  reporter,
 		onRemoved: onRemoved,
 		log:       logger.With("component", "transport", "node_id", self),
@@ -201,7 +214,7 @@ func (p *peerConn) run() {
 
 // stream sends queued messages over one stream until it fails.
 func (p *peerConn) stream(client rpcpb.RaftClient) error {
-	ctx, cancel := context.WithCancel(p.ctx)
+	ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(p.ctx, p.t.announce))
 	defer cancel()
 	st, err := client.Stream(ctx, grpc.WaitForReady(false))
 	if err != nil {
@@ -251,6 +264,13 @@ func NewRaftService(node cluster.Stepper) *RaftService { return &RaftService{nod
 // Stream implements rdb.v1.Raft.
 func (r *RaftService) Stream(st grpc.ClientStreamingServer[rpcpb.RaftMessage, rpcpb.RaftAck]) error {
 	ctx := st.Context()
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if ids := md.Get(mdNodeID); len(ids) == 1 {
+			if id, err := strconv.ParseUint(ids[0], 10, 64); err == nil {
+				r.node.ObservePeer(id, first(md.Get(mdPeerAddr)), first(md.Get(mdClientAddr)))
+			}
+		}
+	}
 	for {
 		in, err := st.Recv()
 		if err == io.EOF {
@@ -270,4 +290,11 @@ func (r *RaftService) Stream(st grpc.ClientStreamingServer[rpcpb.RaftMessage, rp
 			return err
 		}
 	}
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -16,6 +18,7 @@ import (
 
 	"rdb/cluster"
 	"rdb/command"
+	"rdb/rpc/client"
 	"rdb/rpc/rpcpb"
 )
 
@@ -116,6 +119,14 @@ func (s *Server) Execute(ctx context.Context, req *rpcpb.ExecuteRequest) (*rpcpb
 		return nil, toStatus(err)
 	}
 	wr, err := s.node.Execute(ctx, req.GetStatements(), req.GetTransaction())
+	if errors.Is(err, cluster.ErrNotLeader) {
+		// Followers forward writes to the leader, one hop.
+		cc, fctx, err := s.leaderConn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return rpcpb.NewDBClient(cc).Execute(fctx, req)
+	}
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -170,6 +181,13 @@ func (s *Server) Request(ctx context.Context, req *rpcpb.RequestRequest) (*rpcpb
 		return resp, nil
 	}
 	wr, err := s.node.Execute(ctx, req.GetStatements(), req.GetTransaction())
+	if errors.Is(err, cluster.ErrNotLeader) {
+		cc, fctx, err := s.leaderConn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return rpcpb.NewDBClient(cc).Request(fctx, req)
+	}
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -211,6 +229,20 @@ func (s *Server) read(ctx context.Context, stmts []*command.Statement, level rpc
 		return readResult{forwarded: resp}, resp.GetRaftIndex(), nil
 	case rpcpb.Consistency_CONSISTENCY_STRONG:
 		wr, err := s.node.StrongQuery(ctx, stmts)
+		if errors.Is(err, cluster.ErrNotLeader) {
+			cc, fctx, err := s.leaderConn(ctx)
+			if err != nil {
+				return readResult{}, 0, err
+			}
+			resp, err := rpcpb.NewDBClient(cc).Query(fctx, &rpcpb.QueryRequest{Statements: stmts, Consistency: level, MinIndex: minIndex})
+			if err != nil {
+				return readResult{}, 0, err
+			}
+			// The leader answered after applying the query's entry; this
+			// node may not have applied it yet, which is fine: the rows
+			// are the leader's.
+			return readResult{forwarded: resp}, resp.GetRaftIndex(), nil
+		}
 		if err != nil {
 			return readResult{}, 0, toStatus(err)
 		}
@@ -235,19 +267,40 @@ func (s *Server) localRead(ctx context.Context, stmts []*command.Statement, minI
 
 // forwardWeak sends a weak read to the leader.
 func (s *Server) forwardWeak(ctx context.Context, stmts []*command.Statement, minIndex uint64) (*rpcpb.QueryResponse, error) {
+	cc, fctx, err := s.leaderConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rpcpb.NewDBClient(cc).Query(fctx, &rpcpb.QueryRequest{Statements: stmts, Consistency: rpcpb.Consistency_CONSISTENCY_WEAK, MinIndex: minIndex})
+}
+
+// leaderReadyTimeout bounds the wait for a connection to the leader.
+const leaderReadyTimeout = time.Second
+
+// leaderConn returns a ready connection to the leader and a context that
+// marks the call as forwarded. Its errors mean the request was not sent,
+// so they carry NOT_APPLIED: the client may retry.
+func (s *Server) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Context, error) {
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedKey)) > 0 {
-		return nil, withReason(codes.Unavailable, "weak read forwarded to a node that is no longer leader", "")
+		return nil, nil, withReason(codes.Unavailable, "forwarded to a node that is not the leader (leadership is moving)", client.ReasonNotApplied)
 	}
 	_, addr := s.node.Leader()
 	if addr == "" {
-		return nil, toStatus(cluster.ErrNoLeader)
+		return nil, nil, toStatus(cluster.ErrNoLeader)
 	}
 	cc, err := s.conn(addr)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "leader at %s: %v", addr, err)
+		return nil, nil, withReason(codes.Unavailable, fmt.Sprintf("leader at %s: %v", addr, err), client.ReasonNotApplied)
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
-	return rpcpb.NewDBClient(cc).Query(ctx, &rpcpb.QueryRequest{Statements: stmts, Consistency: rpcpb.Consistency_CONSISTENCY_WEAK, MinIndex: minIndex})
+	rctx, cancel := context.WithTimeout(ctx, leaderReadyTimeout)
+	defer cancel()
+	cc.Connect()
+	for state := cc.GetState(); state != connectivity.Ready; state = cc.GetState() {
+		if !cc.WaitForStateChange(rctx, state) {
+			return nil, nil, withReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
+		}
+	}
+	return cc, metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), nil
 }
 
 func (s *Server) conn(addr string) (*grpc.ClientConn, error) {

@@ -531,8 +531,13 @@ func TestLearnerServesReadsAndDoesNotVote(t *testing.T) {
 		t.Fatalf("a write succeeded with one of two voters down")
 	}
 	t.Logf("write without quorum failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
-	if status.Code(err) != codes.Unavailable {
-		t.Errorf("write without quorum: code %v, want Unavailable", status.Code(err))
+	// The client retries "no leader" (NOT_APPLIED) answers until its
+	// deadline; the last attempt may be cut by that deadline.
+	if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
+		t.Errorf("write without quorum: code %v, want Unavailable or DeadlineExceeded", code)
+	}
+	if d := time.Since(start); d > 12*time.Second {
+		t.Errorf("write without quorum took %s", d)
 	}
 	// Nobody becomes leader for several election timeouts; the learner
 	// never even campaigns.

@@ -28,7 +28,7 @@ func hasRaftLog(dataDir string) bool {
 // the members, whose peer addresses the transport needs before the leader
 // starts replicating to this node. A refusal (id or address in use, bad
 // request) is returned at once.
-func joinCluster(ctx context.Context, o *serveOptions, clientAddr, peerAddr string, logger *slog.Logger) ([]*rpcpb.MemberInfo, error) {
+func joinCluster(ctx context.Context, o *serveOptions, clientAddr, peerAddr string, logger *slog.Logger) (*rpcpb.AddMemberResponse, error) {
 	c, err := client.New(client.Config{Endpoints: strings.Split(o.join, ",")})
 	if err != nil {
 		return nil, fmt.Errorf("join: %w", err)
@@ -42,7 +42,7 @@ func joinCluster(ctx context.Context, o *serveOptions, clientAddr, peerAddr stri
 		cancel()
 		if err == nil {
 			logger.Info("joined the cluster as a learner", "id", o.id, "raft_index", resp.GetRaftIndex(), "stay_learner", o.learner)
-			return resp.GetMembers(), nil
+			return resp, nil
 		}
 		switch status.Code(err) {
 		case codes.AlreadyExists, codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied, codes.NotFound:

@@ -221,7 +221,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 
 	var node *cluster.Node
-	transport := rpc.NewPeerTransport(o.id, rpc.PeerCallbacks{
+	transport := rpc.NewPeerTransport(o.id, peerAddr, clientAddr, rpc.PeerCallbacks{
 		Unreachable: func(id uint64) {
 			if node != nil {
 				node.ReportUnreachable(id)
@@ -319,9 +319,10 @@ func runServe(ctx context.Context, o *serveOptions) error {
 				errc <- err
 				return
 			}
-			for _, m := range members {
+			for _, m := range members.GetMembers() {
 				transport.SetPeer(m.GetId(), m.GetPeerAddr())
 			}
+			node.SetJoinIndex(members.GetRaftIndex())
 		}()
 	}
 

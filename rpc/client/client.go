@@ -144,6 +144,14 @@ func (c *Client) ready(ctx context.Context, cc *grpc.ClientConn) error {
 		if s == connectivity.Ready {
 			return nil
 		}
+		// A failed connection attempt means the endpoint is down now: move
+		// on rather than wait for gRPC's reconnect backoff.
+		if s == connectivity.TransientFailure {
+			// Reconnect at once when this endpoint is tried again, not
+			// after gRPC's growing backoff: it may have restarted.
+			cc.ResetConnectBackoff()
+			return fmt.Errorf("not reachable (%s)", s)
+		}
 		if !cc.WaitForStateChange(ctx, s) {
 			return fmt.Errorf("not reachable (state %s)", s)
 		}
