@@ -90,9 +90,12 @@ func (n *Node) maybeCompact() error {
 	}
 	// Keep the trailing entries within a byte budget too: large entries
 	// would otherwise hold much memory.
-	if first, _ := n.store.storage.FirstIndex(); compactTo+1 >= first && compactTo < applied {
-		if kept, err := n.store.storage.Entries(compactTo+1, applied+1, n.cfg.SnapshotLogBytes/2); err == nil && uint64(len(kept)) < applied-compactTo {
-			compactTo = applied - uint64(len(kept))
+	if first, _ := n.store.storage.FirstIndex(); compactTo < applied {
+		lo := max(compactTo+1, first)
+		if lo <= applied {
+			if kept, err := n.store.storage.Entries(lo, applied+1, n.cfg.SnapshotLogBytes/2); err == nil && uint64(len(kept)) < applied+1-lo {
+				compactTo = applied - uint64(len(kept))
+			}
 		}
 	}
 	if err := n.store.compact(applied, proto.Clone(n.confState).(*raftpb.ConfState), compactTo); err != nil {
