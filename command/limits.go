@@ -42,6 +42,10 @@ func (l Limits) Validate(stmts []*Statement) error {
 		if st == nil || strings.TrimSpace(st.GetSql()) == "" {
 			return fmt.Errorf("%w: statement %d: empty SQL", ErrInvalidRequest, i+1)
 		}
+		if strings.IndexByte(st.GetSql(), 0) >= 0 {
+			// SQLite would stop reading at the NUL and silently drop the rest.
+			return fmt.Errorf("%w: statement %d: SQL contains a NUL byte", ErrInvalidRequest, i+1)
+		}
 		if l.MaxSQLBytes > 0 && len(st.GetSql()) > l.MaxSQLBytes {
 			return fmt.Errorf("%w: statement %d: SQL of %d bytes, at most %d allowed", ErrInvalidRequest, i+1, len(st.GetSql()), l.MaxSQLBytes)
 		}

@@ -312,6 +312,19 @@ func (d *DB) applyOnce(entries []Entry, applied uint64, out [][]*command.Result,
 }
 
 // applyEntry applies one entry inside the open transaction.
+// sqlResetChanges completes a DML statement that changes nothing, which
+// sets changes() to 0.
+const sqlResetChanges = `UPDATE _rdb_applied SET idx=idx WHERE 0`
+
+// resetConnCounters zeroes changes() and last_insert_rowid() on the writer.
+func (d *DB) resetConnCounters() error {
+	sqlite3.Xsqlite3_set_last_insert_rowid(d.w.tls, d.w.db, 0)
+	if err := d.execInternal(sqlResetChanges); err != nil {
+		return fmt.Errorf("db: reset counters: %w", err)
+	}
+	return nil
+}
+
 func (d *DB) applyEntry(e Entry) ([]*command.Result, error) {
 	c := e.Command
 	if c == nil {
@@ -319,6 +332,12 @@ func (d *DB) applyEntry(e Entry) ([]*command.Result, error) {
 	}
 	switch c.GetType() {
 	case command.CommandType_COMMAND_TYPE_EXECUTE:
+		// changes() and last_insert_rowid() are connection-wide: start every
+		// entry from zero so that they do not depend on what this replica
+		// applied before (batching, restarts, snapshots differ by node).
+		if err := d.resetConnCounters(); err != nil {
+			return nil, err
+		}
 		return d.execute(c, e.WantResults, false)
 	case command.CommandType_COMMAND_TYPE_QUERY:
 		if !e.WantResults {

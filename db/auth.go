@@ -92,10 +92,14 @@ func refusal(action sqlite.AuthorizerActionCode, arg1, arg2 string) string {
 		if strings.EqualFold(arg2, "load_extension") {
 			return "load_extension is not allowed"
 		}
+		if strings.EqualFold(arg2, "total_changes") {
+			return "total_changes() depends on the connection's history and is not allowed in writes"
+		}
 	case sqlite.AuthRead:
 		if strings.EqualFold(arg1, "sqlite_dbpage") {
 			return "access to sqlite_dbpage is not allowed"
 		}
+
 	case sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete:
 		if strings.EqualFold(arg1, "sqlite_dbpage") {
 			return "access to sqlite_dbpage is not allowed"
@@ -110,6 +114,10 @@ func refusal(action sqlite.AuthorizerActionCode, arg1, arg2 string) string {
 		sqlite.AuthAlterTable, sqlite.AuthCreateVTable, sqlite.AuthDropVTable:
 		if isInternalName(arg1) || isInternalName(arg2) {
 			return "changing the internal table " + arg1 + " is not allowed"
+		}
+		switch action {
+		case sqlite.AuthCreateTempTable, sqlite.AuthCreateTempIndex, sqlite.AuthCreateTempTrigger, sqlite.AuthCreateTempView:
+			return "TEMP tables, indexes, triggers and views are not allowed: they live on one connection of one node and do not replicate"
 		}
 	}
 	return ""

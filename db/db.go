@@ -25,7 +25,7 @@ const (
 	DefaultMaxSQLLength = 1 << 20
 	// DefaultMaxApplySteps is the default operation budget of one statement
 	// during apply, in SQLite virtual machine instructions.
-	DefaultMaxApplySteps = 1_000_000_000
+	DefaultMaxApplySteps = 20_000_000
 	// DefaultStmtCacheSize is the number of prepared statements the writer keeps.
 	DefaultStmtCacheSize = 256
 )
@@ -50,7 +50,7 @@ type Config struct {
 	// MaxLength is the largest string or blob value in bytes (default 4 MiB).
 	MaxLength int
 	// MaxApplySteps bounds the virtual machine instructions of one statement
-	// during apply (default 1e9; negative disables). Over the budget the
+	// during apply (default 2e7, about half a second of CPU here; negative disables). Over the budget the
 	// statement fails with a deterministic error. Every replica must use the
 	// same value.
 	MaxApplySteps int64

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -268,7 +269,7 @@ func (d *DB) Members(ctx context.Context) ([]*command.Member, error) {
 // isVacuumInto reports whether sql is a VACUUM ... INTO statement.
 func isVacuumInto(sql string) bool {
 	words := strings.FieldsFunc(strings.ToUpper(stripComments(sql)), func(r rune) bool {
-		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == ';' || r == '(' || r == ')'
+		return unicode.IsSpace(r) || r == ';' || r == '(' || r == ')'
 	})
 	if len(words) == 0 || words[0] != "VACUUM" {
 		return false

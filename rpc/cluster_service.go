@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-
 	"rdb/cluster"
 	"rdb/command"
 	"rdb/rpc/rpcpb"

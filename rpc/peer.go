@@ -281,7 +281,7 @@ func (r *RaftService) Stream(st grpc.ClientStreamingServer[rpcpb.RaftMessage, rp
 		}
 		m := &raftpb.Message{}
 		if err := proto.Unmarshal(in.GetData(), m); err != nil {
-			return err
+			return status.Errorf(codes.InvalidArgument, "undecodable raft message: %v", err)
 		}
 		if err := r.node.Step(ctx, m); err != nil {
 			if errors.Is(err, cluster.ErrRemovedMember) {

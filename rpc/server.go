@@ -228,6 +228,11 @@ func (s *Server) read(ctx context.Context, stmts []*command.Statement, level rpc
 		}
 		return readResult{forwarded: resp}, resp.GetRaftIndex(), nil
 	case rpcpb.Consistency_CONSISTENCY_STRONG:
+		if minIndex > 0 {
+			if err := s.node.WaitApplied(ctx, minIndex); err != nil {
+				return readResult{}, 0, toStatus(err)
+			}
+		}
 		wr, err := s.node.StrongQuery(ctx, stmts)
 		if errors.Is(err, cluster.ErrNotLeader) {
 			cc, fctx, err := s.leaderConn(ctx)

@@ -51,6 +51,7 @@ type serveOptions struct {
 	debugListen     string
 	join            string
 	learner         bool
+	maxApplySteps   int64
 }
 
 func newServeCommand() *cobra.Command {
@@ -97,6 +98,7 @@ majority of disks (fsynced) and survives kill -9.`,
 	f.Uint64Var(&o.snapLogBytes, "snapshot-log-bytes", cluster.DefaultSnapshotLogBytes, "compact the raft log once this many bytes were applied since the last compaction")
 	f.StringVar(&o.join, "join", "", "client addresses of existing members (a,b,...): a new node asks them to add it; ignored when the data directory already holds a log")
 	f.BoolVar(&o.learner, "learner", false, "with --join: stay a learner (a non-voting member serving reads) instead of being promoted once caught up")
+	f.Int64Var(&o.maxApplySteps, "max-apply-steps", db.DefaultMaxApplySteps, "operation budget of one statement when applied, in SQLite VM steps; over it the statement fails the same way on every node (must be equal on all nodes; negative: no budget)")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve /metrics (Prometheus) and /debug/pprof on this address (off when empty)")
 	return cmd
 }
@@ -199,7 +201,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	database, err := db.Open(ctx, db.Config{Path: filepath.Join(o.dataDir, "db.sqlite"), Logger: logger})
+	database, err := db.Open(ctx, db.Config{Path: filepath.Join(o.dataDir, "db.sqlite"), Logger: logger, MaxApplySteps: o.maxApplySteps})
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
