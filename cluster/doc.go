@@ -32,11 +32,21 @@
 //  5. ReadStates release the linearizable reads waiting on them.
 //  6. Advance.
 //
+// # Proposals
+//
+// Only the leader proposes: raft's proposal forwarding is off, and a
+// follower's Execute returns ErrNotLeader at once, so that the rpc layer
+// forwards the request to the leader, where a refusal (no leader, a
+// leadership transfer in progress) is known and reported as not applied.
+// A proposal that was appended waits for its entry to be applied, across
+// leader changes, until its deadline. Membership changes run one at a time
+// (membership.go).
+//
 // # Restart
 //
-// On restart the WAL is replayed into the MemoryStorage and raft starts
-// with Applied = 0, so every committed entry is delivered again: conf
-// changes rebuild the membership, and the database skips the entries at or
-// below its stored applied index. Restart time therefore grows with the
-// length of the log until log compaction (snapshots) bounds it.
+// On restart the WAL is replayed from its newest snapshot record into the
+// MemoryStorage and raft starts from that snapshot (its ConfState), so
+// every committed entry after it is delivered again: conf changes rebuild
+// the membership, and the database skips the entries at or below its
+// stored applied index. Compaction (snapshot.go) bounds the replay.
 package cluster
