@@ -211,3 +211,33 @@ func TestBackupRestoreIntoFreshCluster(t *testing.T) {
 	w := mustExec(t, dc, "INSERT INTO t VALUES (100000, 'after restore')")
 	dst.waitConverged(t, w.GetRaftIndex(), time.Minute)
 }
+
+func TestCorruptDatabaseFileIsRebuilt(t *testing.T) {
+	c := StartCluster(t, 3)
+	cl := c.Client(t)
+	mustExec(t, cl, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+	last := insertRows(t, cl, 0, 500, 50, 20)
+	leader := c.WaitLeader(t)
+	victim := c.Followers(leader)[0]
+	victim.Stop(t)
+	junk := make([]byte, 64<<10)
+	for i := range junk {
+		junk[i] = byte(i * 7)
+	}
+	path := filepath.Join(victim.DataDir, "db.sqlite")
+	if err := os.WriteFile(path, junk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path + "-wal")
+	os.Remove(path + "-shm")
+	victim.Start(t)
+	c.waitConverged(t, last, time.Minute)
+	res := mustQuery(t, NodeClient(t, victim), rpcpb.Consistency_CONSISTENCY_NONE, last, "SELECT count(*) FROM t")
+	if got := res.GetRows()[0].GetValues()[0].GetInteger(); got != 500 {
+		t.Fatalf("rebuilt node has %d rows, want 500", got)
+	}
+	aside, _ := filepath.Glob(path + ".corrupt-*")
+	if len(aside) == 0 {
+		t.Fatalf("the corrupt file was not kept aside")
+	}
+}

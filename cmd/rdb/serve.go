@@ -201,9 +201,10 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	database, err := db.Open(ctx, db.Config{Path: filepath.Join(o.dataDir, "db.sqlite"), Logger: logger, MaxApplySteps: o.maxApplySteps})
+	dbCfg := db.Config{Path: filepath.Join(o.dataDir, "db.sqlite"), Logger: logger, MaxApplySteps: o.maxApplySteps}
+	database, err := openDatabase(ctx, dbCfg, logger)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer database.Close()
 
