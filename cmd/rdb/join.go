@@ -45,6 +45,9 @@ func joinCluster(ctx context.Context, o *serveOptions, clientAddr, peerAddr stri
 			return resp, nil
 		}
 		switch status.Code(err) {
+		case codes.Unimplemented:
+			fmt.Fprintf(os.Stderr, "Error: %s does not answer as an rdb cluster: %s\n", o.join, status.Convert(err).Message())
+			return nil, fmt.Errorf("join: %s is not an rdb cluster", o.join)
 		case codes.AlreadyExists, codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied, codes.NotFound:
 			fmt.Fprintf(os.Stderr, "Error: the cluster refused to add node %d: %s\n", o.id, status.Convert(err).Message())
 			return nil, fmt.Errorf("join refused: %s", status.Convert(err).Message())
