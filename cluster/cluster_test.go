@@ -639,7 +639,24 @@ func TestCluster_JoinPromoteTransferRemove(t *testing.T) {
 		}
 	}
 	c.stop(down)
-	time.Sleep(500 * time.Millisecond) // several election timeouts: the leader notices
+	// Wait until the leader no longer counts the stopped node as live.
+	waitDeadline := time.Now().Add(10 * time.Second)
+	for reachable := true; reachable; {
+		st, err := l.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reachable = false
+		for _, m := range st.Members {
+			if m.ID == down && m.Reachable {
+				reachable = true
+			}
+		}
+		if reachable && time.Now().After(waitDeadline) {
+			t.Fatalf("leader still counts stopped node %d as reachable", down)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	var other uint64
 	for id := range c.nodes {
 		if id != l.ID() {

@@ -113,7 +113,7 @@ func (n *Node) propose(p proposal) {
 	// Only the leader proposes (raft's forwarding is off): a follower's
 	// writes are forwarded by the rpc layer, where a refusal is known.
 	if n.leader.Load() != n.cfg.ID {
-		n.metrics.proposals.WithLabelValues("dropped").Inc()
+		n.metrics.dropped.Inc()
 		if p.requestID != 0 {
 			n.waiters.deliver(p.requestID, applyResult{err: ErrNotLeader})
 		}
@@ -121,9 +121,9 @@ func (n *Node) propose(p proposal) {
 	}
 	err := n.rn.Propose(p.data)
 	if err == nil {
-		n.metrics.proposals.WithLabelValues("proposed").Inc()
+		n.metrics.proposed.Inc()
 	} else {
-		n.metrics.proposals.WithLabelValues("dropped").Inc()
+		n.metrics.dropped.Inc()
 	}
 	if err != nil {
 		if errors.Is(err, raft.ErrProposalDropped) {

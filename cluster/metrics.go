@@ -8,15 +8,18 @@ import (
 // cluster). They are registered on the Registerer given in Config; with
 // none they are still updated but not exported.
 type metrics struct {
-	proposals     *prometheus.CounterVec
-	walSave       prometheus.Histogram
-	apply         prometheus.Histogram
-	applyEntries  prometheus.Counter
-	readIndex     prometheus.Histogram
-	leaderChanges prometheus.Counter
-	snapshotsSent *prometheus.CounterVec
-	snapshotsIn   prometheus.Counter
-	compactions   prometheus.Counter
+	proposals *prometheus.CounterVec
+	// proposed and dropped are the proposals counter's two series,
+	// resolved once: the loop updates them for every proposal.
+	proposed, dropped prometheus.Counter
+	walSave           prometheus.Histogram
+	apply             prometheus.Histogram
+	applyEntries      prometheus.Counter
+	readIndex         prometheus.Histogram
+	leaderChanges     prometheus.Counter
+	snapshotsSent     *prometheus.CounterVec
+	snapshotsIn       prometheus.Counter
+	compactions       prometheus.Counter
 }
 
 func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
@@ -42,6 +45,8 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 		compactions: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "log_compactions_total",
 			Help: "Log compactions."}),
 	}
+	m.proposed = m.proposals.WithLabelValues("proposed")
+	m.dropped = m.proposals.WithLabelValues("dropped")
 	if reg == nil {
 		return m, nil
 	}

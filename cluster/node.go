@@ -1,12 +1,14 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -339,11 +341,7 @@ func (n *Node) AppliedIndex() uint64 {
 func (n *Node) nextRequestID() uint64 { return n.reqID.Add(1) }
 
 func sortPeers(p []raft.Peer) {
-	for i := 1; i < len(p); i++ {
-		for j := i; j > 0 && p[j].ID < p[j-1].ID; j-- {
-			p[j], p[j-1] = p[j-1], p[j]
-		}
-	}
+	slices.SortFunc(p, func(a, b raft.Peer) int { return cmp.Compare(a.ID, b.ID) })
 }
 
 // withWriteDeadline applies the configured write timeout to a context

@@ -16,20 +16,8 @@ func (d *DB) Sync() error {
 		return ErrClosed
 	}
 	for _, p := range []string{d.cfg.Path + "-wal", d.cfg.Path} {
-		f, err := os.OpenFile(p, os.O_RDWR, 0)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
+		if err := syncFile(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("db: sync %s: %w", p, err)
-		}
-		err = f.Sync()
-		cerr := f.Close()
-		if err != nil {
-			return fmt.Errorf("db: sync %s: %w", p, err)
-		}
-		if cerr != nil {
-			return fmt.Errorf("db: sync %s: %w", p, cerr)
 		}
 	}
 	return nil

@@ -24,12 +24,17 @@ type clusterOptions struct {
 	timeout   time.Duration
 }
 
-func (o *clusterOptions) client() (*client.Client, error) {
-	return client.New(client.Config{Endpoints: strings.Split(o.endpoints, ","), RequestTimeout: o.timeout})
-}
-
-func (o *clusterOptions) context(parent context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(parent, o.timeout)
+// withClient runs fn with a client of the endpoints and a context bounded
+// by --timeout.
+func (o *clusterOptions) withClient(parent context.Context, fn func(ctx context.Context, c *client.Client) error) error {
+	c, err := client.New(client.Config{Endpoints: strings.Split(o.endpoints, ","), RequestTimeout: o.timeout})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(parent, o.timeout)
+	defer cancel()
+	return fn(ctx, c)
 }
 
 // clusterError turns a gRPC error into one clear line.
@@ -81,33 +86,28 @@ func newMembersCommand(o *clusterOptions) *cobra.Command {
 			if format != "json" && format != "table" {
 				return fmt.Errorf("--format must be table or json, not %q", format)
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
-			resp, err := c.Members(ctx)
-			if err != nil {
-				return clusterError("members", err)
-			}
-			out := []memberJSONOut{}
-			for _, m := range resp.GetMembers() {
-				out = append(out, memberJSONOut{ID: m.GetId(), Role: m.GetRole(), Voter: m.GetVoter(), ClientAddr: m.GetClientAddr(),
-					PeerAddr: m.GetPeerAddr(), MatchIndex: m.GetMatchIndex(), Lag: m.GetLag(), Reachable: m.GetReachable(), StayLearner: m.GetStayLearner()})
-			}
-			if format == "json" {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tROLE\tVOTER\tCLIENT\tPEER\tMATCH\tLAG\tREACHABLE")
-			for _, m := range out {
-				fmt.Fprintf(tw, "%d\t%s\t%v\t%s\t%s\t%d\t%d\t%v\n", m.ID, m.Role, m.Voter, m.ClientAddr, m.PeerAddr, m.MatchIndex, m.Lag, m.Reachable)
-			}
-			return tw.Flush()
+			return o.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				resp, err := c.Members(ctx)
+				if err != nil {
+					return clusterError("members", err)
+				}
+				out := []memberJSONOut{}
+				for _, m := range resp.GetMembers() {
+					out = append(out, memberJSONOut{ID: m.GetId(), Role: m.GetRole(), Voter: m.GetVoter(), ClientAddr: m.GetClientAddr(),
+						PeerAddr: m.GetPeerAddr(), MatchIndex: m.GetMatchIndex(), Lag: m.GetLag(), Reachable: m.GetReachable(), StayLearner: m.GetStayLearner()})
+				}
+				if format == "json" {
+					enc := json.NewEncoder(os.Stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(out)
+				}
+				tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tROLE\tVOTER\tCLIENT\tPEER\tMATCH\tLAG\tREACHABLE")
+				for _, m := range out {
+					fmt.Fprintf(tw, "%d\t%s\t%v\t%s\t%s\t%d\t%d\t%v\n", m.ID, m.Role, m.Voter, m.ClientAddr, m.PeerAddr, m.MatchIndex, m.Lag, m.Reachable)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "table or json (default: table on a terminal, json otherwise)")
@@ -130,19 +130,14 @@ directory and --join.`,
 			if id == 0 || peer == "" || clientAddr == "" {
 				return fmt.Errorf("--id, --peer-addr and --client-addr are required")
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
-			resp, err := c.AddMember(ctx, &rpcpb.AddMemberRequest{Id: id, PeerAddr: peer, ClientAddr: clientAddr, StayLearner: learner})
-			if err != nil {
-				return clusterError("add", err)
-			}
-			fmt.Printf("added node %d as a learner at raft index %d\n", id, resp.GetRaftIndex())
-			return nil
+			return o.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				resp, err := c.AddMember(ctx, &rpcpb.AddMemberRequest{Id: id, PeerAddr: peer, ClientAddr: clientAddr, StayLearner: learner})
+				if err != nil {
+					return clusterError("add", err)
+				}
+				fmt.Printf("added node %d as a learner at raft index %d\n", id, resp.GetRaftIndex())
+				return nil
+			})
 		},
 	}
 	cmd.Flags().Uint64Var(&id, "id", 0, "id of the new node")
@@ -173,19 +168,14 @@ that would leave fewer live voters than a quorum is refused unless --force.`,
 			if err != nil {
 				return err
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
-			resp, err := c.RemoveMember(ctx, &rpcpb.RemoveMemberRequest{Id: id, Force: force})
-			if err != nil {
-				return clusterError("remove", err)
-			}
-			fmt.Printf("removed node %d at raft index %d\n", id, resp.GetRaftIndex())
-			return nil
+			return o.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				resp, err := c.RemoveMember(ctx, &rpcpb.RemoveMemberRequest{Id: id, Force: force})
+				if err != nil {
+					return clusterError("remove", err)
+				}
+				fmt.Printf("removed node %d at raft index %d\n", id, resp.GetRaftIndex())
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "remove even if the remaining live voters are no quorum")
@@ -203,19 +193,14 @@ func newPromoteCommand(o *clusterOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
-			resp, err := c.PromoteMember(ctx, &rpcpb.PromoteMemberRequest{Id: id, Force: force})
-			if err != nil {
-				return clusterError("promote", err)
-			}
-			fmt.Printf("promoted node %d to voter at raft index %d\n", id, resp.GetRaftIndex())
-			return nil
+			return o.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				resp, err := c.PromoteMember(ctx, &rpcpb.PromoteMemberRequest{Id: id, Force: force})
+				if err != nil {
+					return clusterError("promote", err)
+				}
+				fmt.Printf("promoted node %d to voter at raft index %d\n", id, resp.GetRaftIndex())
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "promote even if the learner is behind or live voters would be no quorum")
@@ -232,19 +217,14 @@ func newTransferCommand(o *clusterOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := o.context(cmd.Context())
-			defer cancel()
-			resp, err := c.TransferLeader(ctx, &rpcpb.TransferLeaderRequest{Id: id})
-			if err != nil {
-				return clusterError("transfer-leader", err)
-			}
-			fmt.Printf("node %d is the leader\n", resp.GetLeaderId())
-			return nil
+			return o.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				resp, err := c.TransferLeader(ctx, &rpcpb.TransferLeaderRequest{Id: id})
+				if err != nil {
+					return clusterError("transfer-leader", err)
+				}
+				fmt.Printf("node %d is the leader\n", resp.GetLeaderId())
+				return nil
+			})
 		},
 	}
 }

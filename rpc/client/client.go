@@ -224,6 +224,37 @@ func (c *Client) do(ctx context.Context, kind callKind, call func(ctx context.Co
 	}
 }
 
+// call runs one unary call of the given kind through do (failover and
+// retry rules) and returns its response.
+func call[T any](c *Client, ctx context.Context, kind callKind, rpc func(ctx context.Context, cc *grpc.ClientConn) (T, error)) (T, error) {
+	var resp T
+	err := c.do(ctx, kind, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		resp, err = rpc(ctx, cc)
+		return err
+	})
+	return resp, err
+}
+
+// direct returns a ready connection to one endpoint, without failover, and
+// a context with the request timeout when ctx has no deadline.
+func (c *Client) direct(ctx context.Context, endpoint string) (*grpc.ClientConn, context.Context, context.CancelFunc, error) {
+	cancel := context.CancelFunc(func() {})
+	if _, ok := ctx.Deadline(); !ok {
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	}
+	cc, err := c.conn(endpoint)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	if err := c.ready(ctx, cc); err != nil {
+		cancel()
+		return nil, nil, nil, status.Errorf(codes.Unavailable, "endpoint %s: %v", endpoint, err)
+	}
+	return cc, ctx, cancel, nil
+}
+
 // retryable reports whether err after sending a call of this kind allows
 // sending it again elsewhere.
 func retryable(kind callKind, err error) bool {
@@ -238,36 +269,24 @@ func retryable(kind callKind, err error) bool {
 
 // Execute sends writes. See the package doc for when it is retried.
 func (c *Client) Execute(ctx context.Context, req *rpcpb.ExecuteRequest) (*rpcpb.ExecuteResponse, error) {
-	var resp *rpcpb.ExecuteResponse
-	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
-		var err error
-		resp, err = rpcpb.NewDBClient(cc).Execute(ctx, req)
-		return err
+	return call(c, ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) (*rpcpb.ExecuteResponse, error) {
+		return rpcpb.NewDBClient(cc).Execute(ctx, req)
 	})
-	return resp, err
 }
 
 // Query sends reads; they are retried on another endpoint when one is
 // unavailable.
 func (c *Client) Query(ctx context.Context, req *rpcpb.QueryRequest) (*rpcpb.QueryResponse, error) {
-	var resp *rpcpb.QueryResponse
-	err := c.do(ctx, readCall, func(ctx context.Context, cc *grpc.ClientConn) error {
-		var err error
-		resp, err = rpcpb.NewDBClient(cc).Query(ctx, req)
-		return err
+	return call(c, ctx, readCall, func(ctx context.Context, cc *grpc.ClientConn) (*rpcpb.QueryResponse, error) {
+		return rpcpb.NewDBClient(cc).Query(ctx, req)
 	})
-	return resp, err
 }
 
 // Request sends a mix of reads and writes; it is retried like a write.
 func (c *Client) Request(ctx context.Context, req *rpcpb.RequestRequest) (*rpcpb.RequestResponse, error) {
-	var resp *rpcpb.RequestResponse
-	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
-		var err error
-		resp, err = rpcpb.NewDBClient(cc).Request(ctx, req)
-		return err
+	return call(c, ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) (*rpcpb.RequestResponse, error) {
+		return rpcpb.NewDBClient(cc).Request(ctx, req)
 	})
-	return resp, err
 }
 
 // Status returns the status of the first endpoint that answers, and that
@@ -286,18 +305,11 @@ func (c *Client) Status(ctx context.Context) (*rpcpb.StatusResponse, string, err
 
 // StatusOf returns the status of one endpoint, without failover.
 func (c *Client) StatusOf(ctx context.Context, endpoint string) (*rpcpb.StatusResponse, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
-		defer cancel()
-	}
-	cc, err := c.conn(endpoint)
+	cc, ctx, cancel, err := c.direct(ctx, endpoint)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.ready(ctx, cc); err != nil {
-		return nil, status.Errorf(codes.Unavailable, "endpoint %s: %v", endpoint, err)
-	}
+	defer cancel()
 	return rpcpb.NewDBClient(cc).Status(ctx, &rpcpb.StatusRequest{})
 }
 
@@ -369,74 +381,47 @@ func (c *Client) Restore(ctx context.Context, format command.RestoreFormat, data
 // HashOf returns the content hash of one endpoint's database once it has
 // applied minIndex, without failover.
 func (c *Client) HashOf(ctx context.Context, endpoint string, minIndex uint64) (*rpcpb.HashResponse, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
-		defer cancel()
-	}
-	cc, err := c.conn(endpoint)
+	cc, ctx, cancel, err := c.direct(ctx, endpoint)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.ready(ctx, cc); err != nil {
-		return nil, status.Errorf(codes.Unavailable, "endpoint %s: %v", endpoint, err)
-	}
+	defer cancel()
 	return rpcpb.NewDBClient(cc).Hash(ctx, &rpcpb.HashRequest{MinIndex: minIndex})
 }
 
 // AddMember asks the cluster to add a node (followers forward to the
 // leader). It is retried only when it certainly did not take effect.
 func (c *Client) AddMember(ctx context.Context, req *rpcpb.AddMemberRequest) (*rpcpb.AddMemberResponse, error) {
-	var resp *rpcpb.AddMemberResponse
-	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
-		var err error
-		resp, err = rpcpb.NewClusterClient(cc).AddMember(ctx, req)
-		return err
+	return call(c, ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) (*rpcpb.AddMemberResponse, error) {
+		return rpcpb.NewClusterClient(cc).AddMember(ctx, req)
 	})
-	return resp, err
 }
 
 // RemoveMember asks the cluster to remove a node.
 func (c *Client) RemoveMember(ctx context.Context, req *rpcpb.RemoveMemberRequest) (*rpcpb.MemberChangeResponse, error) {
-	var resp *rpcpb.MemberChangeResponse
-	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
-		var err error
-		resp, err = rpcpb.NewClusterClient(cc).RemoveMember(ctx, req)
-		return err
+	return call(c, ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) (*rpcpb.MemberChangeResponse, error) {
+		return rpcpb.NewClusterClient(cc).RemoveMember(ctx, req)
 	})
-	return resp, err
 }
 
 // PromoteMember asks the cluster to make a learner a voter.
 func (c *Client) PromoteMember(ctx context.Context, req *rpcpb.PromoteMemberRequest) (*rpcpb.MemberChangeResponse, error) {
-	var resp *rpcpb.MemberChangeResponse
-	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
-		var err error
-		resp, err = rpcpb.NewClusterClient(cc).PromoteMember(ctx, req)
-		return err
+	return call(c, ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) (*rpcpb.MemberChangeResponse, error) {
+		return rpcpb.NewClusterClient(cc).PromoteMember(ctx, req)
 	})
-	return resp, err
 }
 
 // TransferLeader asks the leader to hand leadership to a voter and waits
 // until it has.
 func (c *Client) TransferLeader(ctx context.Context, req *rpcpb.TransferLeaderRequest) (*rpcpb.TransferLeaderResponse, error) {
-	var resp *rpcpb.TransferLeaderResponse
-	err := c.do(ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) error {
-		var err error
-		resp, err = rpcpb.NewClusterClient(cc).TransferLeader(ctx, req)
-		return err
+	return call(c, ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) (*rpcpb.TransferLeaderResponse, error) {
+		return rpcpb.NewClusterClient(cc).TransferLeader(ctx, req)
 	})
-	return resp, err
 }
 
 // Members lists members as the leader sees them.
 func (c *Client) Members(ctx context.Context) (*rpcpb.MembersResponse, error) {
-	var resp *rpcpb.MembersResponse
-	err := c.do(ctx, readCall, func(ctx context.Context, cc *grpc.ClientConn) error {
-		var err error
-		resp, err = rpcpb.NewClusterClient(cc).Members(ctx, &rpcpb.MembersRequest{})
-		return err
+	return call(c, ctx, readCall, func(ctx context.Context, cc *grpc.ClientConn) (*rpcpb.MembersResponse, error) {
+		return rpcpb.NewClusterClient(cc).Members(ctx, &rpcpb.MembersRequest{})
 	})
-	return resp, err
 }
