@@ -45,6 +45,15 @@ type Config struct {
 	// new cluster. It must contain ID. Ignored when the data directory
 	// already holds a log.
 	InitialCluster map[uint64]string
+	// ClusterID is the id of the cluster a new log is created for: the
+	// id a joining node learned from the member that added it. When 0, a
+	// bootstrapping node derives it from InitialCluster and ClusterToken
+	// (DeriveClusterID). On restart the id stored in the log is used and
+	// a different non-zero ClusterID is refused.
+	ClusterID uint64
+	// ClusterToken tells apart clusters bootstrapped from identical
+	// InitialCluster settings; every bootstrapping node uses the same.
+	ClusterToken string
 
 	// TickInterval is the raft tick; ElectionTicks and HeartbeatTicks are
 	// counted in ticks.
@@ -89,6 +98,14 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now returns the time stamped into commands; nil means time.Now.
 	Now func() time.Time
+}
+
+// clusterID is the cluster id a new log is created with.
+func (c Config) clusterID() uint64 {
+	if c.ClusterID == 0 && !c.Join && len(c.InitialCluster) > 0 {
+		return DeriveClusterID(c.InitialCluster, c.ClusterToken)
+	}
+	return c.ClusterID
 }
 
 func (c Config) withDefaults() Config {

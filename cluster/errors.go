@@ -26,4 +26,7 @@ var (
 	ErrStale = errors.New("cluster: node is stale")
 	// ErrWrongNode means the data directory belongs to another node id.
 	ErrWrongNode = errors.New("cluster: data directory belongs to another node")
+	// ErrWrongCluster means a peer, a joining node or a data directory
+	// belongs to another cluster (their cluster ids differ).
+	ErrWrongCluster = errors.New("cluster: wrong cluster")
 )

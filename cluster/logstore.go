@@ -24,6 +24,9 @@ type logStore struct {
 	storage *raft.MemoryStorage
 	// existing reports whether the log was found on disk (a restart).
 	existing bool
+	// clusterID is the cluster the log belongs to (0: written before
+	// cluster ids existed).
+	clusterID uint64
 	// snapshot is the newest raft snapshot (metadata only: the database
 	// is the state), zero before the first compaction.
 	snapshot *raftpb.SnapshotMetadata
@@ -32,13 +35,15 @@ type logStore struct {
 // walMetadata is stored in the WAL header to catch a data directory that
 // belongs to another node.
 type walMetadata struct {
-	NodeID uint64 `json:"node_id"`
+	NodeID    uint64 `json:"node_id"`
+	ClusterID uint64 `json:"cluster_id,omitempty"`
 }
 
-// openLogStore opens the WAL in dataDir/raft, or creates it. On restart it
-// starts from the newest snapshot record in the WAL, so only the entries
-// after it are read back.
-func openLogStore(dataDir string, nodeID uint64) (*logStore, error) {
+// openLogStore opens the WAL in dataDir/raft, or creates it for cluster
+// clusterID. On restart it starts from the newest snapshot record in the
+// WAL, so only the entries after it are read back; the cluster id is the
+// one stored then, and a clusterID that differs from it is refused.
+func openLogStore(dataDir string, nodeID, clusterID uint64) (*logStore, error) {
 	dir := filepath.Join(dataDir, "raft")
 	ls := &logStore{dir: dir, storage: raft.NewMemoryStorage(), snapshot: &raftpb.SnapshotMetadata{}}
 	lg := zap.NewNop()
@@ -46,7 +51,7 @@ func openLogStore(dataDir string, nodeID uint64) (*logStore, error) {
 		if err := os.MkdirAll(dataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}
-		meta, err := json.Marshal(walMetadata{NodeID: nodeID})
+		meta, err := json.Marshal(walMetadata{NodeID: nodeID, ClusterID: clusterID})
 		if err != nil {
 			return nil, err
 		}
@@ -55,6 +60,7 @@ func openLogStore(dataDir string, nodeID uint64) (*logStore, error) {
 			return nil, fmt.Errorf("create wal: %w", err)
 		}
 		ls.wal = w
+		ls.clusterID = clusterID
 		return ls, nil
 	}
 	snaps, err := wal.ValidSnapshotEntries(lg, dir)
@@ -83,6 +89,12 @@ func openLogStore(dataDir string, nodeID uint64) (*logStore, error) {
 		w.Close()
 		return nil, fmt.Errorf("%w: log of node %d, started as node %d", ErrWrongNode, meta.NodeID, nodeID)
 	}
+	if clusterID != 0 && meta.ClusterID != 0 && clusterID != meta.ClusterID {
+		w.Close()
+		return nil, fmt.Errorf("%w: the log belongs to cluster %s, the node was started for cluster %s",
+			ErrWrongCluster, FormatClusterID(meta.ClusterID), FormatClusterID(clusterID))
+	}
+	ls.clusterID = meta.ClusterID
 	if start.GetIndex() > 0 {
 		sm := &raftpb.SnapshotMetadata{Index: start.Index, Term: start.Term, ConfState: start.GetConfState()}
 		if sm.ConfState == nil {

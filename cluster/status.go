@@ -29,7 +29,10 @@ type MemberStatus struct {
 
 // Status describes this node.
 type Status struct {
-	ID           uint64
+	ID uint64
+	// ClusterID identifies the cluster (0: unknown, an old data
+	// directory).
+	ClusterID    uint64
 	Role         string // leader, follower, candidate, pre-candidate, learner
 	Term         uint64
 	LeaderID     uint64
@@ -68,6 +71,7 @@ func (n *Node) status() Status {
 	st := n.rn.Status()
 	applied, _ := n.applied.get()
 	s := Status{
+		ClusterID:    n.ClusterID(),
 		ID:           n.cfg.ID,
 		Role:         roleName(st.RaftState),
 		Term:         st.GetTerm(),

@@ -40,6 +40,9 @@ type Stepper interface {
 	ReceiveSnapshot(ctx context.Context, m *raftpb.Message, path string) error
 	// ObservePeer records the addresses a peer announced on its stream.
 	ObservePeer(id uint64, peerAddr, clientAddr string)
+	// CheckClusterID refuses (ErrWrongCluster) a peer that announced
+	// another cluster's id.
+	CheckClusterID(id uint64) error
 }
 
 var _ Stepper = (*Node)(nil)

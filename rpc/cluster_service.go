@@ -19,6 +19,8 @@ type Membership interface {
 	Status(ctx context.Context) (cluster.Status, error)
 	IsLeader() bool
 	Leader() (uint64, string)
+	ClusterID() uint64
+	CheckClusterID(id uint64) error
 }
 
 var _ Membership = (*cluster.Node)(nil)
@@ -76,7 +78,7 @@ func (c *ClusterService) Members(ctx context.Context, req *rpcpb.MembersRequest)
 		if st.LeaderID != st.ID {
 			return nil, cluster.ErrNotLeader
 		}
-		return &rpcpb.MembersResponse{Members: memberInfos(st), LeaderId: st.LeaderID}, nil
+		return &rpcpb.MembersResponse{Members: memberInfos(st), LeaderId: st.LeaderID, ClusterId: st.ClusterID}, nil
 	}, func(ctx context.Context, cl rpcpb.ClusterClient) (*rpcpb.MembersResponse, error) {
 		return cl.Members(ctx, req)
 	})
@@ -95,6 +97,11 @@ func memberInfos(st cluster.Status) []*rpcpb.MemberInfo {
 
 // AddMember implements rdb.v1.Cluster.
 func (c *ClusterService) AddMember(ctx context.Context, req *rpcpb.AddMemberRequest) (*rpcpb.AddMemberResponse, error) {
+	// Every member holds the same cluster id: refuse a node meant for
+	// another cluster before anything is proposed or forwarded.
+	if err := c.node.CheckClusterID(req.GetClusterId()); err != nil {
+		return nil, toStatus(err)
+	}
 	return onLeader(ctx, c, func() (*rpcpb.AddMemberResponse, error) {
 		idx, err := c.node.AddMember(ctx, &command.Member{Id: req.GetId(), PeerAddr: req.GetPeerAddr(), ClientAddr: req.GetClientAddr(), StayLearner: req.GetStayLearner()})
 		if err != nil {
@@ -104,7 +111,7 @@ func (c *ClusterService) AddMember(ctx context.Context, req *rpcpb.AddMemberRequ
 		if err != nil {
 			return nil, err
 		}
-		return &rpcpb.AddMemberResponse{Members: memberInfos(st), RaftIndex: idx}, nil
+		return &rpcpb.AddMemberResponse{Members: memberInfos(st), RaftIndex: idx, ClusterId: st.ClusterID}, nil
 	}, func(ctx context.Context, cl rpcpb.ClusterClient) (*rpcpb.AddMemberResponse, error) {
 		return cl.AddMember(ctx, req)
 	})

@@ -60,6 +60,8 @@ func toStatus(err error) error {
 		return withReason(codes.Unavailable, userMessage(err), client.ReasonNotApplied)
 	case errors.Is(err, cluster.ErrRemovedMember), errors.Is(err, cluster.ErrRemoved):
 		return status.Error(codes.PermissionDenied, userMessage(err))
+	case errors.Is(err, cluster.ErrWrongCluster):
+		return status.Error(codes.FailedPrecondition, userMessage(err))
 	case errors.Is(err, cluster.ErrStale):
 		return status.Error(codes.FailedPrecondition, userMessage(err))
 	case errors.Is(err, context.DeadlineExceeded):

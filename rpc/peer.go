@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -35,7 +36,8 @@ const (
 // unreachable.
 type PeerTransport struct {
 	self      uint64
-	announce  metadata.MD // this node's id and addresses, sent on every stream
+	announce  metadata.MD   // this node's id and addresses, sent on every stream
+	clusterID atomic.Uint64 // announced too, once known (SetClusterID)
 	reporter  func(id uint64)
 	onRemoved func()
 	log       *slog.Logger
@@ -65,6 +67,7 @@ const (
 	mdNodeID     = "rdb-node-id"
 	mdPeerAddr   = "rdb-peer-addr"
 	mdClientAddr = "rdb-client-addr"
+	mdClusterID  = "rdb-cluster-id"
 )
 
 // NewPeerTransport returns a transport for node self, whose advertised
@@ -93,6 +96,38 @@ func NewPeerTransport(self uint64, peerAddr, clientAddr string, cb PeerCallbacks
 		cancel:    cancel,
 		peers:     make(map[uint64]*peerConn),
 	}
+}
+
+// SetClusterID sets the cluster id announced on every stream opened from
+// now on, so peers of another cluster refuse this node's messages (and it
+// theirs). Call it once the node's log is open, before it sends.
+func (t *PeerTransport) SetClusterID(id uint64) { t.clusterID.Store(id) }
+
+// outgoing returns ctx carrying this node's announcement.
+func (t *PeerTransport) outgoing(ctx context.Context) context.Context {
+	md := t.announce
+	if id := t.clusterID.Load(); id != 0 {
+		md = metadata.Join(md, metadata.Pairs(mdClusterID, cluster.FormatClusterID(id)))
+	}
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// checkPeerCluster refuses a stream whose sender announced another
+// cluster's id.
+func checkPeerCluster(ctx context.Context, node cluster.Stepper) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	ids := md.Get(mdClusterID)
+	if len(ids) != 1 {
+		return nil // an older node, or one whose cluster id is unknown
+	}
+	id, err := cluster.ParseClusterID(ids[0])
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "peer announced %v", err)
+	}
+	if err := node.CheckClusterID(id); err != nil {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return nil
 }
 
 // SetPeer implements cluster.Transport.
@@ -188,14 +223,25 @@ func (p *peerConn) run() {
 	defer cc.Close()
 	client := rpcpb.NewRaftClient(cc)
 	wasDown := false
+	refusal := "" // the last refusal logged
 	for p.ctx.Err() == nil {
 		err := p.stream(client)
 		if p.ctx.Err() != nil {
 			return
 		}
-		if status.Code(err) == codes.PermissionDenied {
+		switch status.Code(err) {
+		case codes.PermissionDenied:
 			log.Error("peer refuses this node: it was removed from the cluster", "err", err)
 			p.t.onRemoved()
+		case codes.FailedPrecondition:
+			// Another cluster's node at this member's address: say so
+			// once per refusal, keep retrying (the address may be fixed).
+			if msg := status.Convert(err).Message(); msg != refusal {
+				log.Error("peer refuses this node", "err", msg)
+				refusal = msg
+			}
+		default:
+			refusal = ""
 		}
 		if !wasDown {
 			log.Warn("peer stream down", "err", err)
@@ -214,7 +260,7 @@ func (p *peerConn) run() {
 
 // stream sends queued messages over one stream until it fails.
 func (p *peerConn) stream(client rpcpb.RaftClient) error {
-	ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(p.ctx, p.t.announce))
+	ctx, cancel := context.WithCancel(p.t.outgoing(p.ctx))
 	defer cancel()
 	st, err := client.Stream(ctx, grpc.WaitForReady(false))
 	if err != nil {
@@ -264,6 +310,9 @@ func NewRaftService(node cluster.Stepper) *RaftService { return &RaftService{nod
 // Stream implements rdb.v1.Raft.
 func (r *RaftService) Stream(st grpc.ClientStreamingServer[rpcpb.RaftMessage, rpcpb.RaftAck]) error {
 	ctx := st.Context()
+	if err := checkPeerCluster(ctx, r.node); err != nil {
+		return err
+	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if ids := md.Get(mdNodeID); len(ids) == 1 {
 			if id, err := strconv.ParseUint(ids[0], 10, 64); err == nil {

@@ -330,6 +330,7 @@ func (s *Server) Status(ctx context.Context, _ *rpcpb.StatusRequest) (*rpcpb.Sta
 		return nil, toStatus(err)
 	}
 	resp := &rpcpb.StatusResponse{
+		ClusterId:     st.ClusterID,
 		Id:            st.ID,
 		Role:          st.Role,
 		Term:          st.Term,

@@ -43,7 +43,7 @@ func (t *PeerTransport) SendSnapshot(ctx context.Context, m *raftpb.Message, dat
 	defer cc.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	st, err := rpcpb.NewRaftClient(cc).Snapshot(ctx)
+	st, err := rpcpb.NewRaftClient(cc).Snapshot(t.outgoing(ctx))
 	if err != nil {
 		return fmt.Errorf("snapshot to %d: open stream: %w", m.GetTo(), err)
 	}
@@ -79,6 +79,9 @@ func (t *PeerTransport) SendSnapshot(ctx context.Context, m *raftpb.Message, dat
 // MsgSnap.
 func (r *RaftService) Snapshot(st grpc.ClientStreamingServer[rpcpb.SnapshotChunk, rpcpb.SnapshotAck]) error {
 	ctx := st.Context()
+	if err := checkPeerCluster(ctx, r.node); err != nil {
+		return err
+	}
 	in, err := st.Recv()
 	if err != nil {
 		return err

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -645,12 +647,19 @@ func TestJoinWithIDOrAddressInUseIsRefused(t *testing.T) {
 	cl := c.Client(t)
 	mustExec(t, cl, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
 	join := strings.Join(c.Endpoints(), ",")
+	st := mustStatus(t, c.Nodes[0])
+	if st.GetClusterId() == 0 {
+		t.Fatalf("status has no cluster id: %v", st)
+	}
+	wrongID := fmt.Sprintf("%016x", st.GetClusterId()^0xff)
 	for _, tc := range []struct {
 		name  string
 		extra []string
+		want  []string // the output holds one of these
 	}{
-		{"id 2 in use", []string{"--id", "2"}},
-		{"peer address of node 1", []string{"--id", "9", "--advertise-peer", c.Nodes[0].PeerAddr}},
+		{"id 2 in use", []string{"--id", "2"}, []string{"already exists", "in use"}},
+		{"peer address of node 1", []string{"--id", "9", "--advertise-peer", c.Nodes[0].PeerAddr}, []string{"already exists", "in use"}},
+		{"another cluster's id", []string{"--id", "9", "--cluster-id", wrongID}, []string{"belongs to cluster " + fmt.Sprintf("%016x", st.GetClusterId())}},
 	} {
 		args := append([]string{"serve", "--data-dir", t.TempDir(), "--listen", freeAddr(t), "--peer-listen", freeAddr(t), "--join", join}, tc.extra...)
 		start := time.Now()
@@ -661,8 +670,8 @@ func TestJoinWithIDOrAddressInUseIsRefused(t *testing.T) {
 		if code == 0 {
 			t.Fatalf("%s: rdb serve exited 0:\n%s", tc.name, tail(out, 15))
 		}
-		if !strings.Contains(out, "already exists") && !strings.Contains(out, "in use") {
-			t.Errorf("%s: unclear refusal:\n%s", tc.name, tail(out, 15))
+		if !slices.ContainsFunc(tc.want, func(w string) bool { return strings.Contains(out, w) }) {
+			t.Errorf("%s: unclear refusal (want one of %q):\n%s", tc.name, tc.want, tail(out, 15))
 		}
 		t.Logf("%s: refused in %s: %s", tc.name, time.Since(start).Round(time.Millisecond), lineWith(out, "refused"))
 	}
@@ -730,5 +739,78 @@ func TestJoinReusingRemovedID(t *testing.T) {
 	if !again.Running() || again.Pid() == 0 || strings.Contains(again.LogText(), "removed from the cluster") {
 		t.Fatalf("the new node 4 stopped, taking itself for the removed one:\n%s", tail(again.LogText(), 8))
 	}
+	c.waitConverged(t, w.GetRaftIndex(), time.Minute)
+}
+
+// A node of another cluster that comes up at a member's addresses (the
+// member died and its ports were reused) is refused by the cluster's
+// nodes, and refuses them: neither side applies the other's log.
+func TestNodeOfAnotherClusterIsRefused(t *testing.T) {
+	c := StartCluster(t, 3)
+	cl := c.Client(t)
+	w := mustExec(t, cl, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+	c.waitConverged(t, w.GetRaftIndex(), time.Minute)
+	ours := mustStatus(t, c.Nodes[0]).GetClusterId()
+
+	// Node 3 dies; a one-node cluster of its own takes its addresses.
+	// (Clients are given only nodes 1 and 2 from now on: a client's
+	// endpoint list does not check cluster ids.)
+	cl = newClient(t, c.Nodes[0].ClientAddr, c.Nodes[1].ClientAddr)
+	old := c.Nodes[2]
+	old.Kill(t)
+	stranger := &Node{ID: 3, ClientAddr: old.ClientAddr, PeerAddr: old.PeerAddr,
+		DataDir: filepath.Join(t.TempDir(), "stranger"), logPath: filepath.Join(t.TempDir(), "stranger.log"),
+		Initial: "3=" + old.PeerAddr}
+	stranger.Start(t)
+	t.Cleanup(func() { stranger.Kill(t) })
+	var theirs uint64
+	waitFor(t, 30*time.Second, "the stranger to lead its own cluster", func() error {
+		st, err := nodeStatus(t, stranger)
+		if err != nil {
+			return err
+		}
+		if st.GetRole() != "leader" {
+			return fmt.Errorf("role %s", st.GetRole())
+		}
+		theirs = st.GetClusterId()
+		return nil
+	})
+	if theirs == ours || theirs == 0 {
+		t.Fatalf("cluster ids: ours %016x, the stranger's %016x", ours, theirs)
+	}
+	for i := 0; i < 20; i++ {
+		w = mustExec(t, cl, "INSERT INTO t (v) VALUES ('x')")
+	}
+	// Both of our live nodes apply; the stranger never sees table t.
+	waitFor(t, 30*time.Second, "the live members to apply", func() error {
+		for _, n := range c.Nodes[:2] {
+			if got := appliedIndex(t, n); got < w.GetRaftIndex() {
+				return fmt.Errorf("node %d applied %d < %d", n.ID, got, w.GetRaftIndex())
+			}
+		}
+		return nil
+	})
+	want := fmt.Sprintf("this node belongs to cluster %016x, the other side to cluster %016x", theirs, ours)
+	waitFor(t, 30*time.Second, "the stranger's refusal in the members' logs", func() error {
+		for _, n := range c.Nodes[:2] {
+			if strings.Contains(n.LogText(), want) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no log line %q", want)
+	})
+	scl := NodeClient(t, stranger)
+	if _, err := scl.Query(context.Background(), &rpcpb.QueryRequest{Statements: []*command.Statement{stmt(t, "SELECT count(*) FROM t")}, Consistency: rpcpb.Consistency_CONSISTENCY_NONE}); err == nil {
+		t.Fatalf("the stranger has our table t")
+	}
+	st := mustStatus(t, stranger)
+	if len(st.GetMembers()) != 1 {
+		t.Fatalf("the stranger's members: %v", st.GetMembers())
+	}
+
+	// The real node 3 comes back (the stranger gone) and catches up.
+	stranger.Kill(t)
+	old.Start(t)
+	w = mustExec(t, cl, "INSERT INTO t (v) VALUES ('after')")
 	c.waitConverged(t, w.GetRaftIndex(), time.Minute)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/status"
 
+	"rdb/cluster"
 	"rdb/rpc/client"
 	"rdb/rpc/rpcpb"
 )
@@ -100,6 +101,9 @@ func newMembersCommand(o *clusterOptions) *cobra.Command {
 					enc := json.NewEncoder(os.Stdout)
 					enc.SetIndent("", "  ")
 					return enc.Encode(out)
+				}
+				if id := resp.GetClusterId(); id != 0 {
+					fmt.Printf("cluster %s\n", cluster.FormatClusterID(id))
 				}
 				tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tROLE\tVOTER\tCLIENT\tPEER\tMATCH\tLAG\tREACHABLE")

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"rdb/cluster"
 	"rdb/rpc/client"
 	"rdb/rpc/rpcpb"
 )
@@ -35,6 +36,11 @@ func joinCluster(ctx context.Context, o *serveOptions, clientAddr, peerAddr stri
 	}
 	defer c.Close()
 	req := &rpcpb.AddMemberRequest{Id: o.id, PeerAddr: peerAddr, ClientAddr: clientAddr, StayLearner: o.learner}
+	if o.clusterID != "" {
+		if req.ClusterId, err = cluster.ParseClusterID(o.clusterID); err != nil {
+			return nil, fmt.Errorf("--cluster-id: %w", err)
+		}
+	}
 	delay := 200 * time.Millisecond
 	for {
 		actx, cancel := context.WithTimeout(ctx, 15*time.Second)

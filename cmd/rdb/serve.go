@@ -51,6 +51,8 @@ type serveOptions struct {
 	debugListen     string
 	join            string
 	learner         bool
+	clusterToken    string
+	clusterID       string
 	maxApplySteps   int64
 }
 
@@ -97,6 +99,8 @@ majority of disks (fsynced) and survives kill -9.`,
 	f.Uint64Var(&o.snapTrailing, "snapshot-trailing", cluster.DefaultSnapshotTrailing, "entries kept in the log behind a compaction for followers a little behind")
 	f.Uint64Var(&o.snapLogBytes, "snapshot-log-bytes", cluster.DefaultSnapshotLogBytes, "compact the raft log once this many bytes were applied since the last compaction")
 	f.StringVar(&o.join, "join", "", "client addresses of existing members (a,b,...): a new node asks them to add it; ignored when the data directory already holds a log")
+	f.StringVar(&o.clusterToken, "cluster-token", "", "when bootstrapping a new cluster: a name mixed into its cluster id, so clusters started from the same --initial-cluster get different ids (every bootstrapping node must use the same)")
+	f.StringVar(&o.clusterID, "cluster-id", "", "with --join: the id of the cluster to join (16 hex digits, see 'rdb status'); a member of another cluster refuses the join")
 	f.BoolVar(&o.learner, "learner", false, "with --join: stay a learner (a non-voting member serving reads) instead of being promoted once caught up")
 	f.Int64Var(&o.maxApplySteps, "max-apply-steps", db.DefaultMaxApplySteps, "operation budget of one statement when applied, in SQLite VM steps; over it the statement fails the same way on every node (must be equal on all nodes; negative: no budget)")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve /metrics (Prometheus) and /debug/pprof on this address (off when empty)")
@@ -223,6 +227,15 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		}()
 	}
 
+	// A new node with --join asks the cluster to add it before creating
+	// its log, so the log records the cluster id it answered with.
+	var joined *rpcpb.AddMemberResponse
+	if joining {
+		if joined, err = joinCluster(ctx, o, clientAddr, peerAddr, logger); err != nil {
+			return err
+		}
+	}
+
 	var node *cluster.Node
 	transport := rpc.NewPeerTransport(o.id, peerAddr, clientAddr, rpc.PeerCallbacks{
 		Unreachable: func(id uint64) {
@@ -245,6 +258,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		ClientAddr:       clientAddr,
 		InitialCluster:   initial,
 		Join:             joining,
+		ClusterID:        joined.GetClusterId(),
+		ClusterToken:     o.clusterToken,
 		TickInterval:     o.tick,
 		ElectionTicks:    o.electionTicks,
 		HeartbeatTicks:   o.heartbeatTicks,
@@ -258,6 +273,15 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+
+	transport.SetClusterID(node.ClusterID())
+	if joined != nil {
+		for _, m := range joined.GetMembers() {
+			transport.SetPeer(m.GetId(), m.GetPeerAddr())
+		}
+		node.SetJoinIndex(joined.GetRaftIndex())
+	}
+	logger.Info("cluster", "cluster_id", cluster.FormatClusterID(node.ClusterID()))
 
 	server := rpc.NewServer(rpc.ServerConfig{
 		MaxRequestBytes: o.maxRequestBytes,
@@ -311,24 +335,6 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	logger.Info("rdb node serving", "id", o.id, "listen", o.listen, "peer_listen", o.peerListen,
 		"advertise_client", clientAddr, "advertise_peer", peerAddr, "data_dir", o.dataDir, "version", version)
 
-	joinCtx, cancelJoin := context.WithCancel(ctx)
-	defer cancelJoin()
-	if joining {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			members, err := joinCluster(joinCtx, o, clientAddr, peerAddr, logger)
-			if err != nil {
-				errc <- err
-				return
-			}
-			for _, m := range members.GetMembers() {
-				transport.SetPeer(m.GetId(), m.GetPeerAddr())
-			}
-			node.SetJoinIndex(members.GetRaftIndex())
-		}()
-	}
-
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -336,7 +342,6 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	case runErr = <-errc:
 		logger.Error("node failed", "err", runErr)
 	}
-	cancelJoin()
 
 	// A leader hands leadership to the most up-to-date follower first, so
 	// a rolling restart causes no election timeout for clients.

@@ -10,12 +10,14 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/status"
 
+	"rdb/cluster"
 	"rdb/rpc/client"
 	"rdb/rpc/rpcpb"
 )
 
 // statusJSON is the JSON shape printed by `rdb status`.
 type statusJSON struct {
+	ClusterID     string       `json:"cluster_id,omitempty"`
 	ID            uint64       `json:"id"`
 	Role          string       `json:"role"`
 	Leader        uint64       `json:"leader"`
@@ -73,6 +75,9 @@ func printStatus(st *rpcpb.StatusResponse) error {
 		FirstIndex: st.GetFirstIndex(), LastIndex: st.GetLastIndex(), Version: st.GetVersion(),
 		SnapshotIndex: st.GetSnapshotIndex(), LogBytes: st.GetLogBytes(),
 		Members: []memberJSON{},
+	}
+	if id := st.GetClusterId(); id != 0 {
+		out.ClusterID = cluster.FormatClusterID(id)
 	}
 	for _, m := range st.GetMembers() {
 		out.Members = append(out.Members, memberJSON{ID: m.GetId(), Voter: m.GetVoter(), PeerAddr: m.GetPeerAddr(), ClientAddr: m.GetClientAddr(), MatchIndex: m.GetMatchIndex()})

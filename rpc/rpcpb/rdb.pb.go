@@ -784,9 +784,12 @@ func (*MembersRequest) Descriptor() ([]byte, []int) {
 }
 
 type MembersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Members       []*MemberInfo          `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
-	LeaderId      uint64                 `protobuf:"varint,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Members  []*MemberInfo          `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	LeaderId uint64                 `protobuf:"varint,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	// The cluster's id (0: unknown, a data directory older than cluster
+	// ids).
+	ClusterId     uint64 `protobuf:"varint,3,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -835,13 +838,23 @@ func (x *MembersResponse) GetLeaderId() uint64 {
 	return 0
 }
 
+func (x *MembersResponse) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
+}
+
 type AddMemberRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Id         uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	PeerAddr   string                 `protobuf:"bytes,2,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
 	ClientAddr string                 `protobuf:"bytes,3,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
 	// Added as a learner and kept a learner (no automatic promotion).
-	StayLearner   bool `protobuf:"varint,4,opt,name=stay_learner,json=stayLearner,proto3" json:"stay_learner,omitempty"`
+	StayLearner bool `protobuf:"varint,4,opt,name=stay_learner,json=stayLearner,proto3" json:"stay_learner,omitempty"`
+	// The cluster the joining node means to join: refused with
+	// FAILED_PRECONDITION when the cluster's id differs. 0: any cluster.
+	ClusterId     uint64 `protobuf:"varint,5,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -904,10 +917,20 @@ func (x *AddMemberRequest) GetStayLearner() bool {
 	return false
 }
 
+func (x *AddMemberRequest) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
+}
+
 type AddMemberResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Members       []*MemberInfo          `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
-	RaftIndex     uint64                 `protobuf:"varint,2,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Members   []*MemberInfo          `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	RaftIndex uint64                 `protobuf:"varint,2,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	// The cluster's id; the new node stores it in its log and refuses
+	// peers of other clusters.
+	ClusterId     uint64 `protobuf:"varint,3,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -952,6 +975,13 @@ func (x *AddMemberResponse) GetMembers() []*MemberInfo {
 func (x *AddMemberResponse) GetRaftIndex() uint64 {
 	if x != nil {
 		return x.RaftIndex
+	}
+	return 0
+}
+
+func (x *AddMemberResponse) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
 	}
 	return 0
 }
@@ -1211,7 +1241,10 @@ type StatusResponse struct {
 	// Index of the last raft snapshot (log compaction point).
 	SnapshotIndex uint64 `protobuf:"varint,13,opt,name=snapshot_index,json=snapshotIndex,proto3" json:"snapshot_index,omitempty"`
 	// Bytes of raft log on disk.
-	LogBytes      uint64 `protobuf:"varint,14,opt,name=log_bytes,json=logBytes,proto3" json:"log_bytes,omitempty"`
+	LogBytes uint64 `protobuf:"varint,14,opt,name=log_bytes,json=logBytes,proto3" json:"log_bytes,omitempty"`
+	// The cluster's id (0: unknown, a data directory older than cluster
+	// ids).
+	ClusterId     uint64 `protobuf:"varint,15,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1340,6 +1373,13 @@ func (x *StatusResponse) GetSnapshotIndex() uint64 {
 func (x *StatusResponse) GetLogBytes() uint64 {
 	if x != nil {
 		return x.LogBytes
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
 	}
 	return 0
 }
@@ -1965,20 +2005,26 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"\x03lag\x18\a \x01(\x04R\x03lag\x12\x1c\n" +
 	"\treachable\x18\b \x01(\bR\treachable\x12!\n" +
 	"\fstay_learner\x18\t \x01(\bR\vstayLearner\"\x10\n" +
-	"\x0eMembersRequest\"\\\n" +
+	"\x0eMembersRequest\"{\n" +
 	"\x0fMembersResponse\x12,\n" +
 	"\amembers\x18\x01 \x03(\v2\x12.rdb.v1.MemberInfoR\amembers\x12\x1b\n" +
-	"\tleader_id\x18\x02 \x01(\x04R\bleaderId\"\x83\x01\n" +
+	"\tleader_id\x18\x02 \x01(\x04R\bleaderId\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x03 \x01(\x04R\tclusterId\"\xa2\x01\n" +
 	"\x10AddMemberRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
 	"\tpeer_addr\x18\x02 \x01(\tR\bpeerAddr\x12\x1f\n" +
 	"\vclient_addr\x18\x03 \x01(\tR\n" +
 	"clientAddr\x12!\n" +
-	"\fstay_learner\x18\x04 \x01(\bR\vstayLearner\"`\n" +
+	"\fstay_learner\x18\x04 \x01(\bR\vstayLearner\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x05 \x01(\x04R\tclusterId\"\x7f\n" +
 	"\x11AddMemberResponse\x12,\n" +
 	"\amembers\x18\x01 \x03(\v2\x12.rdb.v1.MemberInfoR\amembers\x12\x1d\n" +
 	"\n" +
-	"raft_index\x18\x02 \x01(\x04R\traftIndex\";\n" +
+	"raft_index\x18\x02 \x01(\x04R\traftIndex\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x03 \x01(\x04R\tclusterId\";\n" +
 	"\x13RemoveMemberRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\"<\n" +
@@ -1991,7 +2037,7 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"\x15TransferLeaderRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\"5\n" +
 	"\x16TransferLeaderResponse\x12\x1b\n" +
-	"\tleader_id\x18\x01 \x01(\x04R\bleaderId\"\xb7\x03\n" +
+	"\tleader_id\x18\x01 \x01(\x04R\bleaderId\"\xd6\x03\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n" +
@@ -2010,7 +2056,9 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"last_index\x18\v \x01(\x04R\tlastIndex\x12\x19\n" +
 	"\bdata_dir\x18\f \x01(\tR\adataDir\x12%\n" +
 	"\x0esnapshot_index\x18\r \x01(\x04R\rsnapshotIndex\x12\x1b\n" +
-	"\tlog_bytes\x18\x0e \x01(\x04R\blogBytes\"t\n" +
+	"\tlog_bytes\x18\x0e \x01(\x04R\blogBytes\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x0f \x01(\x04R\tclusterId\"t\n" +
 	"\rBackupRequest\x12,\n" +
 	"\x06format\x18\x01 \x01(\x0e2\x14.rdb.v1.BackupFormatR\x06format\x125\n" +
 	"\vconsistency\x18\x02 \x01(\x0e2\x13.rdb.v1.ConsistencyR\vconsistency\"\x80\x01\n" +
