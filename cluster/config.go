@@ -11,7 +11,7 @@ import (
 // Defaults for Config. The raft settings follow the measurements recorded
 // in ../shared/notes/dependencies.md.
 const (
-	DefaultTickInterval       = 100 * time.Millisecond
+	DefaultTickInterval       = 50 * time.Millisecond
 	DefaultElectionTicks      = 10
 	DefaultHeartbeatTicks     = 1
 	DefaultMaxSizePerMsg      = 1 << 20

@@ -301,6 +301,13 @@ func (s *Server) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Cont
 	defer cancel()
 	cc.Connect()
 	for state := cc.GetState(); state != connectivity.Ready; state = cc.GetState() {
+		// A refused connection means the leader is down: answer now
+		// (the client tries elsewhere, and an election is under way)
+		// rather than wait out gRPC's reconnect backoff.
+		if state == connectivity.TransientFailure {
+			cc.ResetConnectBackoff()
+			return nil, nil, withReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
+		}
 		if !cc.WaitForStateChange(rctx, state) {
 			return nil, nil, withReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
 		}

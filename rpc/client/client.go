@@ -166,6 +166,16 @@ func (c *Client) advance(from int) {
 	}
 }
 
+// The pause after a full round of endpoints failed grows from
+// minRoundBackoff to maxRoundBackoff. The cap is short: during an
+// election every round is a few cheap refusals, and a longer pause would
+// add itself to the time writes take to come back (measured: a 500 ms
+// cap made a 0.63 s failover 1.14 s half of the time).
+const (
+	minRoundBackoff = 10 * time.Millisecond
+	maxRoundBackoff = 100 * time.Millisecond
+)
+
 // callKind says whether a call is safe to repeat after it was sent.
 type callKind int
 
@@ -181,7 +191,7 @@ func (c *Client) do(ctx context.Context, kind callKind, call func(ctx context.Co
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
 		defer cancel()
 	}
-	backoff := 20 * time.Millisecond
+	backoff := minRoundBackoff
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
@@ -216,7 +226,7 @@ func (c *Client) do(ctx context.Context, kind callKind, call func(ctx context.Co
 				return lastErr
 			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 500*time.Millisecond)
+			backoff = min(2*backoff, maxRoundBackoff)
 		}
 		if ctx.Err() != nil {
 			return lastErr
