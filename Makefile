@@ -9,7 +9,7 @@ GOBIN_DIR := $(CURDIR)/bin/tools
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-unit test-system vet proto bench clean
+.PHONY: all build run test test-unit test-system vet proto bench bench-chart clean
 
 all: build
 
@@ -48,6 +48,12 @@ proto:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The rdb bench sweep against a fresh local three-node cluster, with its
+# chart: reports and chart.svg in bench-results/<time> (see
+# scripts/bench-sweep.sh for DURATION, CONCURRENCY, OUT and the others).
+bench-chart:
+	./scripts/bench-sweep.sh
 
 clean:
 	rm -rf bin

@@ -110,7 +110,18 @@ the run early and reports what was measured so far.
   rdb bench --endpoints 127.0.0.1:5001,127.0.0.1:5002,127.0.0.1:5003 \
     --workload insert --concurrency 64 --duration 10s
   rdb bench --workload point-read --consistency none --target follower \
-    --concurrency 16 --format json`,
+    --concurrency 16 --format json
+
+'rdb bench chart' draws an SVG chart of throughput and p99 latency
+against concurrency from saved JSON reports, one line per workload,
+consistency and target:
+
+  rdb bench chart --out chart.svg results/*.json
+
+scripts/bench-sweep.sh (make bench-chart) starts a local three-node
+cluster, runs the sweep (insert to the leader; point reads at each
+consistency, and linearizable reads at a follower; concurrency 1 to 64)
+and writes the reports and chart.svg to bench-results/<time>.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("progress") {
@@ -124,6 +135,7 @@ the run early and reports what was measured so far.
 			return runBench(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	cmd.AddCommand(benchChartCommand())
 	f := cmd.Flags()
 	f.StringSliceVar(&o.endpoints, "endpoints", []string{"127.0.0.1:5001"}, "client addresses of cluster nodes, comma-separated")
 	f.StringVar(&o.workload, "workload", workloadInsert, "insert, batch, point-read or mixed")
