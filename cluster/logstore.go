@@ -42,8 +42,10 @@ type walMetadata struct {
 // openLogStore opens the WAL in dataDir/raft, or creates it for cluster
 // clusterID. On restart it starts from the newest snapshot record in the
 // WAL, so only the entries after it are read back; the cluster id is the
-// one stored then, and a clusterID that differs from it is refused.
-func openLogStore(dataDir string, nodeID, clusterID uint64) (*logStore, error) {
+// one stored then, and an expected id (non-zero) that differs from it is
+// refused. (A derived id is not checked on restart: --initial-cluster is
+// ignored then, and may have been edited since.)
+func openLogStore(dataDir string, nodeID, clusterID, expectClusterID uint64) (*logStore, error) {
 	dir := filepath.Join(dataDir, "raft")
 	ls := &logStore{dir: dir, storage: raft.NewMemoryStorage(), snapshot: &raftpb.SnapshotMetadata{}}
 	lg := zap.NewNop()
@@ -89,10 +91,10 @@ func openLogStore(dataDir string, nodeID, clusterID uint64) (*logStore, error) {
 		w.Close()
 		return nil, fmt.Errorf("%w: log of node %d, started as node %d", ErrWrongNode, meta.NodeID, nodeID)
 	}
-	if clusterID != 0 && meta.ClusterID != 0 && clusterID != meta.ClusterID {
+	if expectClusterID != 0 && meta.ClusterID != 0 && expectClusterID != meta.ClusterID {
 		w.Close()
 		return nil, fmt.Errorf("%w: the log belongs to cluster %s, the node was started for cluster %s",
-			ErrWrongCluster, FormatClusterID(meta.ClusterID), FormatClusterID(clusterID))
+			ErrWrongCluster, FormatClusterID(meta.ClusterID), FormatClusterID(expectClusterID))
 	}
 	ls.clusterID = meta.ClusterID
 	if start.GetIndex() > 0 {

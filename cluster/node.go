@@ -100,7 +100,7 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := openLogStore(cfg.DataDir, cfg.ID, cfg.clusterID())
+	store, err := openLogStore(cfg.DataDir, cfg.ID, cfg.clusterID(), cfg.ClusterID)
 	if err != nil {
 		return nil, err
 	}

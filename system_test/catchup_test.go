@@ -69,9 +69,10 @@ func TestNewMemberCatchesUpOnLargeDatabase(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
+	endpoints := c.Endpoints() // c.Nodes grows below
 	go func() {
 		defer wg.Done()
-		wc, err := client.New(client.Config{Endpoints: c.Endpoints()})
+		wc, err := client.New(client.Config{Endpoints: endpoints})
 		if err != nil {
 			return
 		}

@@ -100,7 +100,7 @@ majority of disks (fsynced) and survives kill -9.`,
 	f.Uint64Var(&o.snapLogBytes, "snapshot-log-bytes", cluster.DefaultSnapshotLogBytes, "compact the raft log once this many bytes were applied since the last compaction")
 	f.StringVar(&o.join, "join", "", "client addresses of existing members (a,b,...): a new node asks them to add it; ignored when the data directory already holds a log")
 	f.StringVar(&o.clusterToken, "cluster-token", "", "when bootstrapping a new cluster: a name mixed into its cluster id, so clusters started from the same --initial-cluster get different ids (every bootstrapping node must use the same)")
-	f.StringVar(&o.clusterID, "cluster-id", "", "with --join: the id of the cluster to join (16 hex digits, see 'rdb status'); a member of another cluster refuses the join")
+	f.StringVar(&o.clusterID, "cluster-id", "", "the id of the cluster this node belongs to (16 hex digits, see 'rdb status'): with --join, members of another cluster refuse the join; on a restart, a data directory of another cluster is refused")
 	f.BoolVar(&o.learner, "learner", false, "with --join: stay a learner (a non-voting member serving reads) instead of being promoted once caught up")
 	f.Int64Var(&o.maxApplySteps, "max-apply-steps", db.DefaultMaxApplySteps, "operation budget of one statement when applied, in SQLite VM steps; over it the statement fails the same way on every node (must be equal on all nodes; negative: no budget)")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve /metrics (Prometheus) and /debug/pprof on this address (off when empty)")
@@ -236,6 +236,18 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		}
 	}
 
+	// The cluster id: learned when joining, or given to be checked
+	// against the one the data directory's log holds.
+	clusterID := joined.GetClusterId()
+	if o.clusterID != "" && clusterID == 0 {
+		if !hasRaftLog(o.dataDir) {
+			return errors.New("--cluster-id is for --join or a restart: a new cluster's id is derived from --initial-cluster and --cluster-token")
+		}
+		if clusterID, err = cluster.ParseClusterID(o.clusterID); err != nil {
+			return fmt.Errorf("--cluster-id: %w", err)
+		}
+	}
+
 	var node *cluster.Node
 	transport := rpc.NewPeerTransport(o.id, peerAddr, clientAddr, rpc.PeerCallbacks{
 		Unreachable: func(id uint64) {
@@ -258,7 +270,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		ClientAddr:       clientAddr,
 		InitialCluster:   initial,
 		Join:             joining,
-		ClusterID:        joined.GetClusterId(),
+		ClusterID:        clusterID,
 		ClusterToken:     o.clusterToken,
 		TickInterval:     o.tick,
 		ElectionTicks:    o.electionTicks,
