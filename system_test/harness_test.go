@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -54,14 +55,51 @@ func runMain(m *testing.M) int {
 }
 
 // freeAddr returns a loopback address whose port was free a moment ago.
+// Ports come from below the kernel's ephemeral range (so no outgoing
+// connection of any process takes one as its source port between this
+// check and the node's listen) and are never handed out twice by one test
+// process.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	lo, hi := portRange()
+	for try := 0; try < 1000; try++ {
+		port := lo + portRand.IntN(hi-lo)
+		if portsUsed[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsUsed[port] = true
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatalf("free port: none found in %d-%d", lo, hi)
+	return ""
+}
+
+var (
+	portMu    sync.Mutex
+	portsUsed = map[int]bool{}
+	portRand  = rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+)
+
+// portRange returns the ports freeAddr picks from: [10000, start of the
+// ephemeral range), or a fixed range when that cannot be read.
+func portRange() (lo, hi int) {
+	lo, hi = 10000, 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	var start, end int
+	if _, err := fmt.Sscan(string(b), &start, &end); err == nil && start > lo+1000 {
+		hi = start
+	}
+	return lo, hi
 }
 
 // Node is one rdb server process of a test cluster.
