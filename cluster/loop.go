@@ -200,8 +200,9 @@ func (n *Node) handleReady(ctx context.Context) error {
 		}
 	}
 
-	// 1. The leader replicates in parallel with its own disk write.
-	if isLeader {
+	// 1. The leader replicates in parallel with its own disk write. (A
+	// deliberately broken build lets followers acknowledge early too.)
+	if isLeader || brokenEarlyAck {
 		n.transport.Send(rd.Messages)
 	}
 	if isLeader {
@@ -220,7 +221,7 @@ func (n *Node) handleReady(ctx context.Context) error {
 		n.commit.Store(rd.HardState.GetCommit())
 	}
 	// 3. Followers acknowledge only what is now durable.
-	if !isLeader {
+	if !isLeader && !brokenEarlyAck {
 		n.transport.Send(rd.Messages)
 	}
 	// 4. Apply.
