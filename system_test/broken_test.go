@@ -197,7 +197,9 @@ func TestBroken_AppliedOutside(t *testing.T) {
 	leader := c.WaitLeader(t)
 	f := c.Followers(leader)[0]
 	f.ArmFailpoints(t, "applyAfterCommit=panic")
-	mustExec(t, cl, "UPDATE c SET n=n+1 WHERE id=1")
+	// Through the leader: the follower about to crash must not be the
+	// one answering.
+	mustExec(t, NodeClient(t, leader), "UPDATE c SET n=n+1 WHERE id=1")
 	waitCrash(t, f, "applyAfterCommit", 30*time.Second)
 	f.ArmFailpoints(t, "")
 	f.Start(t)
