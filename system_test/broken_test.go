@@ -172,9 +172,11 @@ func TestBroken_EarlyAck(t *testing.T) {
 	if !brokenRun() {
 		// The old leader returns and everything converges.
 		leader.Start(t)
-		final := mustExec(t, cl, "INSERT INTO t(id) VALUES (4)")
+		// A new client: the old one's connections died with the nodes.
+		fresh := c.Client(t)
+		final := mustExec(t, fresh, "INSERT INTO t(id) VALUES (4)")
 		c.waitConverged(t, final.GetRaftIndex(), 60*time.Second)
-		checkAcked(t, cl, []int64{1, 3, 4})
+		checkAcked(t, fresh, []int64{1, 3, 4})
 	}
 	verdict(t, lost, "an acknowledged write was lost")
 }
@@ -203,7 +205,7 @@ func TestBroken_AppliedOutside(t *testing.T) {
 	waitCrash(t, f, "applyAfterCommit", 30*time.Second)
 	f.ArmFailpoints(t, "")
 	f.Start(t)
-	final := mustExec(t, cl, "INSERT INTO c VALUES (2, 0)")
+	final := mustExec(t, NodeClient(t, leader), "INSERT INTO c VALUES (2, 0)")
 	hashes := hashesAt(t, c, final.GetRaftIndex())
 	counts := map[uint64]int64{}
 	for _, n := range c.Nodes {

@@ -76,9 +76,12 @@ func TestFailpoints(t *testing.T) {
 			var got []int64
 			got, next = w.finish()
 			acked = append(acked, got...)
-			final := mustExec(t, cl, "INSERT INTO t(id) VALUES (?)", -next)
+			// A new client: the old one may hold a connection to the
+			// crashed process.
+			fresh := c.Client(t)
+			final := mustExec(t, fresh, "INSERT INTO t(id) VALUES (?)", -next)
 			c.waitConverged(t, final.GetRaftIndex(), 60*time.Second)
-			checkAcked(t, cl, acked)
+			checkAcked(t, fresh, acked)
 			t.Logf("%s on %s: %d writes acknowledged so far, %s", fc.name, fc.on, len(acked), time.Since(start).Round(time.Millisecond))
 		})
 		if !ok {
