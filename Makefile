@@ -36,6 +36,7 @@ test-system:
 # Crash at every failpoint, and the broken-build tests against the normal
 # build (servers built with -tags failpoints, without -race).
 test-failpoints:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -tags failpoints ./internal/failpoint/
 	RDB_SYSTEM_RACE=0 CGO_ENABLED=1 $(GO) test -count=1 -timeout 10m -run 'TestFailpoints|TestBroken' -v ./system_test/
 
 # The broken-build tests against the deliberately broken builds: each must
