@@ -89,3 +89,40 @@ func TestFailpoints(t *testing.T) {
 		}
 	}
 }
+
+// TestFailpoints_SingleNode crashes the only node of a one-node cluster
+// at the save, apply and compaction points (where nothing else holds a
+// copy, as in etcd's ClusterOfSize1 runs), restarts it and checks that
+// every acknowledged write is there.
+func TestFailpoints_SingleNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("system test: skipped with -short")
+	}
+	useRDB(t, taggedRDB(t, "failpoints"))
+	c := StartCluster(t, 1, "--snapshot-entries", "40", "--snapshot-trailing", "10")
+	n := c.Nodes[0]
+	mustExec(t, c.Client(t), "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	var acked []int64
+	next := int64(1)
+	for _, fc := range failpointCases {
+		if fc.on != "leader" {
+			continue
+		}
+		ok := t.Run(fc.name, func(t *testing.T) {
+			w := startAckWriter(t, c, next)
+			w.waitAcks(t, 5, 30*time.Second)
+			n.ArmFailpoints(t, fc.name+"=panic")
+			waitCrash(t, n, fc.name, 60*time.Second)
+			n.ArmFailpoints(t, "")
+			n.Start(t)
+			w.waitAcks(t, 5, 30*time.Second)
+			var got []int64
+			got, next = w.finish()
+			acked = append(acked, got...)
+			checkAcked(t, c.Client(t), acked)
+		})
+		if !ok {
+			return
+		}
+	}
+}
