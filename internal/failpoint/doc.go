@@ -7,13 +7,15 @@
 // with `-tags failpoints`, Inject looks the name up in the failpoints
 // armed through the environment:
 //
-//	RDB_FAILPOINTS="raftBeforeSave=panic;applyAfterCommit=sleep(100ms)@3+"
+//	RDB_FAILPOINTS="raftBeforeSave=panic,applyAfterCommit=sleep(100ms)@3+"
 //	RDB_FAILPOINTS_FILE=/path/to/file   (same syntax; re-read on every hit,
 //	                                     so a test can arm a running process)
 //
-// A term is name=action[@N[+]]. Actions: panic (a Go panic), exit
-// (os.Exit(3), no deferred calls), kill (SIGKILL to the process itself,
-// the closest to a power-free crash), sleep(duration). The action runs on
+// Terms are separated by commas, semicolons or newlines; a term is
+// name=action[@N[+]]. Actions: panic (a Go panic), exit
+// (os.Exit(3), no deferred calls), kill (SIGKILL to the process itself:
+// a crash with no chance to clean up), sleep(duration), off (disarmed).
+// The action runs on
 // the Nth hit of the point (default 1) only, or on every hit from the Nth
 // with a trailing +. Hits are counted from the moment the spec was last
 // changed. Before acting, a line "failpoint NAME: ACTION" goes to stderr.

@@ -77,11 +77,11 @@ func Inject(name string) {
 	}
 }
 
-// parse parses a spec: terms name=action[@N[+]] separated by ';' or
+// parse parses a spec: terms name=action[@N[+]] separated by ';', ',' or
 // newlines. Empty terms are ignored.
 func parse(spec string) (map[string]*term, error) {
 	out := map[string]*term{}
-	for _, raw := range strings.FieldsFunc(spec, func(r rune) bool { return r == ';' || r == '\n' }) {
+	for _, raw := range strings.FieldsFunc(spec, func(r rune) bool { return r == ';' || r == ',' || r == '\n' }) {
 		raw = strings.TrimSpace(raw)
 		if raw == "" {
 			continue

@@ -10,7 +10,7 @@ import (
 )
 
 func TestParse(t *testing.T) {
-	terms, err := parse("raftBeforeSave=panic; applyAfterCommit=sleep(5ms)@3+\nx=kill@2;y=off")
+	terms, err := parse("raftBeforeSave=panic, applyAfterCommit=sleep(5ms)@3+\nx=kill@2;y=off")
 	if err != nil {
 		t.Fatal(err)
 	}
