@@ -9,7 +9,7 @@ GOBIN_DIR := $(CURDIR)/bin/tools
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-unit test-system vet proto bench bench-chart clean
+.PHONY: all build run test test-unit test-system test-failpoints test-broken vet proto bench bench-chart clean
 
 all: build
 
@@ -33,8 +33,20 @@ test-unit:
 test-system:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m ./system_test/
 
+# Crash at every failpoint, and the broken-build tests against the normal
+# build (servers built with -tags failpoints, without -race).
+test-failpoints:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -tags failpoints ./internal/failpoint/
+	RDB_SYSTEM_RACE=0 CGO_ENABLED=1 $(GO) test -count=1 -timeout 10m -run 'TestFailpoints|TestBroken' -v ./system_test/
+
+# The broken-build tests against the deliberately broken builds: each must
+# observe its breakage (see docs/design.md, "Failpoints and broken builds").
+test-broken:
+	RDB_BROKEN=1 RDB_SYSTEM_RACE=0 CGO_ENABLED=1 $(GO) test -count=1 -timeout 10m -run 'TestBroken' -v ./system_test/
+
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags failpoints,broken_localread,broken_earlyack,broken_appliedoutside ./...
 
 # Regenerates the committed protobuf code. Needs protoc (Debian package
 # protobuf-compiler); the Go plugins are installed at pinned versions.

@@ -48,5 +48,15 @@
 // MemoryStorage and raft starts from that snapshot (its ConfState), so
 // every committed entry after it is delivered again: conf changes rebuild
 // the membership, and the database skips the entries at or below its
-// stored applied index. Compaction (snapshot.go) bounds the replay.
+// stored applied index. Compaction (snapshot.go) bounds the replay. The
+// database can be ahead of the log (a crash between installing a received
+// snapshot and recording it in the WAL); compaction then stops at the
+// log's commit index.
+//
+// # Failpoints and broken builds
+//
+// The persistence boundaries carry rdb/internal/failpoint marks (no-ops
+// unless built with -tags failpoints). The build tags broken_localread and
+// broken_earlyack switch on deliberately broken behaviour in ReadIndex and
+// handleReady, for testing the tests; see docs/design.md.
 package cluster

@@ -13,6 +13,8 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
+
+	"rdb/internal/failpoint"
 )
 
 // logStore is the durable raft log: etcd's WAL on disk, mirrored into a
@@ -63,6 +65,7 @@ func openLogStore(dataDir string, nodeID, clusterID, expectClusterID uint64) (*l
 		}
 		ls.wal = w
 		ls.clusterID = clusterID
+		ls.brokenNoSync()
 		return ls, nil
 	}
 	snaps, err := wal.ValidSnapshotEntries(lg, dir)
@@ -117,15 +120,31 @@ func openLogStore(dataDir string, nodeID, clusterID, expectClusterID uint64) (*l
 		return nil, fmt.Errorf("restore entries: %w", err)
 	}
 	ls.wal = w
+	ls.brokenNoSync()
 	ls.existing = true
 	return ls, nil
+}
+
+// brokenNoSync turns the WAL's fsync off in the deliberately broken
+// build broken_earlyack; a no-op otherwise.
+func (ls *logStore) brokenNoSync() {
+	if brokenEarlyAck {
+		ls.wal.SetUnsafeNoFsync()
+	}
 }
 
 // save persists a Ready's HardState and entries with at most one fsync,
 // then makes them visible to raft through the MemoryStorage.
 func (ls *logStore) save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
+	durable := len(ents) > 0 || !raft.IsEmptyHardState(hs)
+	if durable {
+		failpoint.Inject(failpoint.RaftBeforeSave)
+	}
 	if err := ls.wal.Save(hs, ents); err != nil {
 		return fmt.Errorf("wal save: %w", err)
+	}
+	if durable {
+		failpoint.Inject(failpoint.RaftAfterSave)
 	}
 	if !raft.IsEmptyHardState(hs) {
 		if err := ls.storage.SetHardState(hs); err != nil {
@@ -171,6 +190,9 @@ func (ls *logStore) compact(index uint64, cs *raftpb.ConfState, compactTo uint64
 		return fmt.Errorf("wal save snapshot: %w", err)
 	}
 	ls.snapshot = md
+	// Crash window: the WAL holds the snapshot record, the old entries
+	// and segments are still there.
+	failpoint.Inject(failpoint.CompactBeforePurge)
 	if first, _ := ls.storage.FirstIndex(); compactTo >= first {
 		if err := ls.storage.Compact(compactTo); err != nil && err != raft.ErrCompacted {
 			return fmt.Errorf("compact log to %d: %w", compactTo, err)

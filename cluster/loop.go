@@ -161,14 +161,7 @@ func (n *Node) step(m *raftpb.Message) {
 // issueReads starts a ReadIndex round for the pending reads, or fails them
 // at once when no leader is known.
 func (n *Node) issueReads() {
-	if len(n.reads.pending) == 0 {
-		return
-	}
-	if n.leader.Load() == 0 {
-		n.reads.failAll(ErrNoLeader)
-		return
-	}
-	if rctx := n.reads.startBatch(time.Now()); rctx != nil {
+	if rctx := n.reads.issue(time.Now(), n.leader.Load()); rctx != nil {
 		n.rn.ReadIndex(rctx)
 	}
 }
@@ -200,8 +193,9 @@ func (n *Node) handleReady(ctx context.Context) error {
 		}
 	}
 
-	// 1. The leader replicates in parallel with its own disk write.
-	if isLeader {
+	// 1. The leader replicates in parallel with its own disk write. (A
+	// deliberately broken build lets followers acknowledge early too.)
+	if isLeader || brokenEarlyAck {
 		n.transport.Send(rd.Messages)
 	}
 	if isLeader {
@@ -220,7 +214,7 @@ func (n *Node) handleReady(ctx context.Context) error {
 		n.commit.Store(rd.HardState.GetCommit())
 	}
 	// 3. Followers acknowledge only what is now durable.
-	if !isLeader {
+	if !isLeader && !brokenEarlyAck {
 		n.transport.Send(rd.Messages)
 	}
 	// 4. Apply.
@@ -236,10 +230,9 @@ func (n *Node) handleReady(ctx context.Context) error {
 	if err := n.maybeCompact(); err != nil {
 		return err
 	}
-	// 5. Release linearizable reads.
-	for _, rs := range rd.ReadStates {
-		n.reads.resolve(rs.RequestCtx, rs.Index)
-	}
+	// 5. Release linearizable reads (after a leader change in this Ready
+	// was handled above, so the change wins over these states).
+	n.reads.resolveAll(rd.ReadStates)
 	// 6. Advance.
 	n.rn.Advance(rd)
 	return nil
@@ -259,9 +252,8 @@ func (n *Node) updateSoftState(ss *raft.SoftState) {
 		n.confLeaderChanged()
 		// Pending reads are re-issued with fresh contexts: a deposed
 		// leader's late answer must match nothing.
-		n.reads.requeue(time.Now(), 0)
+		n.reads.leaderChanged(time.Now(), ss.Lead)
 		if ss.Lead == 0 {
-			n.reads.failAll(ErrNoLeader)
 			// Writes in flight stay: a leadership transfer passes through
 			// "no leader", and what the old leader appended commits under
 			// the new one. A write that never commits ends at its

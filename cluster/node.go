@@ -190,28 +190,7 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		}
 	}
 
-	rc := &raft.Config{
-		ID:                        cfg.ID,
-		ElectionTick:              cfg.ElectionTicks,
-		HeartbeatTick:             cfg.HeartbeatTicks,
-		Storage:                   store.storage,
-		Applied:                   0, // replay every committed entry: see doc.go
-		MaxSizePerMsg:             cfg.MaxSizePerMsg,
-		MaxCommittedSizePerReady:  cfg.MaxCommittedSizePerReady,
-		MaxUncommittedEntriesSize: cfg.MaxUncommittedSize,
-		MaxInflightMsgs:           cfg.MaxInflightMsgs,
-		MaxInflightBytes:          cfg.MaxInflightBytes,
-		CheckQuorum:               true,
-		PreVote:                   true,
-		StepDownOnRemoval:         true,
-		// Followers do not forward proposals: the rpc layer forwards
-		// writes to the leader, so a write the leader refuses (during a
-		// leadership transfer, for instance) is known not to be applied
-		// instead of vanishing silently.
-		DisableProposalForwarding: true,
-		ReadOnlyOption:            raft.ReadOnlySafe,
-		Logger:                    raftLogger{l: n.log.With("component", "raft")},
-	}
+	rc := raftConfig(cfg, store.storage, raftLogger{l: n.log.With("component", "raft")})
 	rn, err := raft.NewRawNode(rc)
 	if err != nil {
 		store.close()
@@ -355,3 +334,32 @@ func (n *Node) withWriteDeadline(ctx context.Context) (context.Context, context.
 
 // leaderSeen records contact with a leader, for freshness-bounded reads.
 func (n *Node) leaderSeen(t time.Time) { n.leaderSeenAt.Store(t.UnixNano()) }
+
+// raftConfig is the raft configuration of a node. Linearizable reads
+// depend on ReadOnlySafe (a quorum confirms every ReadIndex round; the
+// lease-based option trusts clocks), and CheckQuorum makes a leader that
+// lost its quorum step down.
+func raftConfig(cfg Config, storage raft.Storage, logger raft.Logger) *raft.Config {
+	return &raft.Config{
+		ID:                        cfg.ID,
+		ElectionTick:              cfg.ElectionTicks,
+		HeartbeatTick:             cfg.HeartbeatTicks,
+		Storage:                   storage,
+		Applied:                   0, // replay every committed entry: see doc.go
+		MaxSizePerMsg:             cfg.MaxSizePerMsg,
+		MaxCommittedSizePerReady:  cfg.MaxCommittedSizePerReady,
+		MaxUncommittedEntriesSize: cfg.MaxUncommittedSize,
+		MaxInflightMsgs:           cfg.MaxInflightMsgs,
+		MaxInflightBytes:          cfg.MaxInflightBytes,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		StepDownOnRemoval:         true,
+		// Followers do not forward proposals: the rpc layer forwards
+		// writes to the leader, so a write the leader refuses (during a
+		// leadership transfer, for instance) is known not to be applied
+		// instead of vanishing silently.
+		DisableProposalForwarding: true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		Logger:                    logger,
+	}
+}

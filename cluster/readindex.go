@@ -3,6 +3,8 @@ package cluster
 import (
 	"encoding/binary"
 	"time"
+
+	"go.etcd.io/raft/v3"
 )
 
 // readRequest is one caller waiting for a linearizable read index.
@@ -53,6 +55,39 @@ func (t *readTracker) startBatch(now time.Time) []byte {
 	t.pending = nil
 	t.inflight[b.id] = b
 	return encodeReadID(b.id)
+}
+
+// issue starts a round for the pending reads and returns its context
+// for RawNode.ReadIndex, or nil when nothing is pending. With no leader
+// known (lead 0) every read fails at once instead.
+func (t *readTracker) issue(now time.Time, lead uint64) []byte {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	if lead == 0 {
+		t.failAll(ErrNoLeader)
+		return nil
+	}
+	return t.startBatch(now)
+}
+
+// leaderChanged handles a change of leader, which wins over any ReadState
+// still to come: rounds in flight are re-issued with fresh contexts (so a
+// deposed leader's late answer matches nothing), and with no leader every
+// read fails.
+func (t *readTracker) leaderChanged(now time.Time, lead uint64) {
+	t.requeue(now, 0)
+	if lead == 0 {
+		t.failAll(ErrNoLeader)
+	}
+}
+
+// resolveAll releases the rounds a Ready's ReadStates answer; states of
+// abandoned rounds match nothing.
+func (t *readTracker) resolveAll(rss []raft.ReadState) {
+	for _, rs := range rss {
+		t.resolve(rs.RequestCtx, rs.Index)
+	}
 }
 
 // resolve releases the round whose context is rctx.

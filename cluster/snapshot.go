@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"rdb/db"
+	"rdb/internal/failpoint"
 	"rdb/snapshot"
 )
 
@@ -72,6 +73,13 @@ func (n *Node) IncomingSnapshotDir() string { return n.incomingDir() }
 // last compaction. Called by the loop after apply.
 func (n *Node) maybeCompact() error {
 	applied, _ := n.applied.get()
+	// The database can be ahead of the log: after a crash between
+	// swapping in a received snapshot and recording it in the WAL, or a
+	// power loss that lost a commit-only HardState update. The raft
+	// snapshot must name an entry this log holds as committed.
+	if hs, _, err := n.store.storage.InitialState(); err == nil && hs.GetCommit() < applied {
+		applied = hs.GetCommit()
+	}
 	last := n.store.snapshot.GetIndex()
 	if applied <= last {
 		return nil
@@ -159,11 +167,13 @@ func (n *Node) snapshotFile(ctx context.Context, md *raftpb.SnapshotMetadata) (s
 		return snapshot.Meta{}, "", fmt.Errorf("copy database: %w", err)
 	}
 	term, _ := n.store.storage.Term(applied)
+	failpoint.Inject(failpoint.SnapshotBeforeSave)
 	meta, err := n.snap.store.Import(snapshot.Meta{Index: applied, Term: term, ConfState: md.GetConfState()}, tmp)
 	os.Remove(tmp)
 	if err != nil {
 		return snapshot.Meta{}, "", fmt.Errorf("store snapshot: %w", err)
 	}
+	failpoint.Inject(failpoint.SnapshotAfterSave)
 	if err := n.snap.store.Reap(n.cfg.SnapshotsKept); err != nil {
 		n.log.Warn("reap snapshots", "err", err)
 	}
@@ -205,9 +215,11 @@ func (n *Node) installSnapshot(ctx context.Context, snap *raftpb.Snapshot) error
 	}
 	// The database first: if we crash after this, the database is ahead
 	// of the log (entries get skipped), never behind it.
+	failpoint.Inject(failpoint.SnapshotBeforeInstall)
 	if err := n.db.Install(ctx, p.path); err != nil {
 		return fmt.Errorf("install snapshot %d: %w", idx, err)
 	}
+	failpoint.Inject(failpoint.SnapshotAfterInstall)
 	if err := n.store.saveSnapshot(snap); err != nil {
 		return fmt.Errorf("install snapshot %d: %w", idx, err)
 	}

@@ -9,6 +9,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"rdb/command"
+	"rdb/internal/failpoint"
 )
 
 // Internal schema. See doc.go.
@@ -302,11 +303,28 @@ func (d *DB) applyOnce(entries []Entry, applied uint64, out [][]*command.Result,
 			out[i] = nil
 		}
 	}
+	if brokenAppliedOutside {
+		// Deliberately broken build (tag broken_appliedoutside): the data
+		// commits alone and the applied index follows in a second
+		// transaction, so a crash in between re-applies the batch.
+		if err := d.execInternal("COMMIT"); err != nil {
+			return fmt.Errorf("db: commit: %w", err)
+		}
+		failpoint.Inject(failpoint.ApplyAfterCommit)
+		if err := d.execInternal("BEGIN IMMEDIATE"); err != nil {
+			return fmt.Errorf("db: begin: %w", err)
+		}
+	}
+	// The applied index is stored in the same transaction as the entries
+	// it covers: a crash leaves both or neither.
 	if err := d.execInternal(sqlSetApplied, &command.Parameter{Value: command.Integer(int64(last))}); err != nil {
 		return fmt.Errorf("db: store applied index: %w", err)
 	}
 	if err := d.execInternal("COMMIT"); err != nil {
 		return fmt.Errorf("db: commit: %w", err)
+	}
+	if !brokenAppliedOutside {
+		failpoint.Inject(failpoint.ApplyAfterCommit)
 	}
 	return nil
 }

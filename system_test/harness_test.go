@@ -112,6 +112,7 @@ type Node struct {
 	Join       string   // --join (client addresses); used instead of Initial when set
 	Learner    bool     // with Join: --learner
 	Args       []string // extra flags for rdb serve
+	Env        []string // extra environment (KEY=value) for the process
 	logPath    string
 
 	mu   sync.Mutex
@@ -203,6 +204,10 @@ func (n *Node) Start(t testing.TB) {
 		cmd.Args = append(cmd.Args, "--initial-cluster", n.Initial)
 	}
 	cmd.Args = append(cmd.Args, n.Args...)
+	// A binary built with -tags failpoints reads its armed failpoints
+	// from this file (see ArmFailpoints); others ignore the variable.
+	cmd.Env = append(os.Environ(), "RDB_FAILPOINTS_FILE="+n.FailpointFile())
+	cmd.Env = append(cmd.Env, n.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
