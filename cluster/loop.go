@@ -96,7 +96,10 @@ func (n *Node) loop(ctx context.Context) error {
 
 		n.issueReads()
 		n.tryConf(time.Now())
-		if n.rn.HasReady() {
+		// Advance can make more ready at once (a single voter commits
+		// its own append only when the Ready that carried it is
+		// advanced): handle it now, not at the next tick or message.
+		for n.rn.HasReady() {
 			if err := n.handleReady(ctx); err != nil {
 				n.log.Error("node stopping on fatal error", "err", err)
 				return err
