@@ -1,0 +1,66 @@
+// Package lazyfs is a test-only FUSE file system that loses the data
+// written since the last fsync, like LazyFS, which etcd's robustness suite
+// uses for its power-cut fault. It lets a test cut the power under an
+// unmodified rdb binary: kill the process, call DropUnsynced, start it
+// again on the same directory.
+//
+// # Why FUSE
+//
+// A SIGKILL loses nothing the process has written: the data is in the
+// kernel's page cache and a restarted process reads it back. To lose
+// unsynced writes without changing rdb's code, the writes must be held
+// somewhere the test controls, below the process's system calls. A FUSE
+// file system (github.com/hanwen/go-fuse/v2, a loopback over a backing
+// directory) does that without touching the binary or the kernel, and
+// sees every write, truncate and fsync as a separate request. It needs
+// /dev/fuse and either root (mount(2) directly) or fusermount; Mount
+// returns ErrNoFUSE otherwise and tests skip.
+//
+// # What is lazy
+//
+// Only the files that hold rdb's durable state outside SQLite are lazy
+// (IsLazy): the raft WAL segments and temp files of etcd's wal package
+// (*.wal, and *.tmp in raft/ or raft.tmp/) and the snapshot store's files
+// (*.snap, *.meta, *.tmp in snapshots/). For them:
+//
+//   - write, truncate/ftruncate, an O_TRUNC open and a size-extending
+//     fallocate (mode 0, etcd's preallocation) are recorded in memory, in
+//     order, per backing file (keyed by inode number, so they follow a
+//     rename and survive the kernel forgetting the FUSE inode), and the
+//     backing file is not touched;
+//   - read and getattr (the size) replay them over the backing file, so
+//     the writing process reads its own writes;
+//   - fsync or fdatasync through any handle of the file applies them to
+//     the backing file, then syncs it;
+//   - DropUnsynced discards them all: the power cut;
+//   - the files are opened with FOPEN_DIRECT_IO, and attributes and
+//     entries are not cached by the kernel, so that no page cache hides
+//     the loss; such files cannot be mmapped, which rdb does not do;
+//   - HoldSyncs makes their fsyncs wait (applying nothing), so that a test
+//     can cut exactly while a writer is inside fsync.
+//
+// # What is not lazy
+//
+//   - Metadata: create, mkdir, rename, unlink, link, chmod and directory
+//     fsync reach the backing directory at once. A real power cut can also
+//     lose a rename or a new file whose directory was not fsynced; this
+//     file system does not model that.
+//   - The SQLite database (db.sqlite, -wal, -shm) and every other file pass
+//     straight through: SQLite mmaps -shm, which direct I/O forbids, and
+//     rdb treats the raft log as the source of truth (it runs SQLite with
+//     synchronous=OFF and replays the log after its last durable point on
+//     restart). So unsynced SQLite writes are not dropped: the test checks
+//     the raft log and snapshot files' fsync discipline, not SQLite's.
+//   - A dropped write vanishes whole; a real disk may also keep part of a
+//     write (torn sectors) or reorder writes between fsyncs. Bit flips and
+//     torn tails are fault F14, tested separately.
+//   - Locks (flock, fcntl and OFD locks, which etcd's WAL takes) are left to
+//     the kernel, which handles them locally because the file system does
+//     not claim lock support; that is right for one machine.
+//
+// # Concurrency
+//
+// The FS methods may be called concurrently with each other and with the
+// file system's users. Each lazy file's pending changes are guarded by
+// their own mutex, held while an fsync applies them.
+package lazyfs
