@@ -64,10 +64,12 @@ func TestPowerCut(t *testing.T) {
 		nodes  int
 		lazy   uint64 // the node on lazyfs
 		leader bool   // cut the lazy node as leader (else as follower)
+		sqlite bool   // the SQLite database and its WAL file are lazy too
 	}{
 		{name: "follower", nodes: 3, lazy: 3},
 		{name: "leader", nodes: 3, lazy: 1, leader: true},
 		{name: "single", nodes: 1, lazy: 1, leader: true},
+		{name: "single-sqlite", nodes: 1, lazy: 1, leader: true, sqlite: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, uint64(i)))
@@ -75,14 +77,26 @@ func TestPowerCut(t *testing.T) {
 			// snapshot records are written (and cut) too.
 			c := newCluster(t, tc.nodes, "--snapshot-entries", "100")
 			node := c.Node(tc.lazy)
-			lfs := mountLazy(t, node)
+			var opts []lazyfs.Option
+			if tc.sqlite {
+				opts = append(opts, lazyfs.WithLazyRule(lazyWithSQLite))
+			}
+			lfs := mountLazy(t, node, opts...)
 			for _, n := range c.Nodes {
 				n.Start(t)
 			}
 			c.WaitLeader(t)
 			cl := c.Client(t)
 			mustExec(t, cl, "CREATE TABLE p (id INTEGER PRIMARY KEY, v TEXT)")
-			w := startAckWriter(t, cl)
+			modes := []string{cutInFsync, cutAtRandom}
+			valueSize := 16
+			if tc.sqlite {
+				modes = append(modes, cutInDBSync)
+				// Large rows, so that SQLite checkpoints (every 1,000
+				// WAL pages) within seconds.
+				valueSize = 8 << 10
+			}
+			w := startAckWriter(t, cl, valueSize)
 
 			for k := 1; k <= cuts; k++ {
 				if tc.nodes > 1 {
@@ -91,17 +105,37 @@ func TestPowerCut(t *testing.T) {
 				// Cut at a random moment after some writes have gone
 				// through since the last cut.
 				w.waitAcks(t, w.count()+20, 30*time.Second)
-				how := "at a random moment"
-				if k%2 == 1 {
-					// In the middle of an fsync: the node has written
-					// log data and waits for its fsync, which never
-					// completes. A random moment alone rarely finds
-					// unsynced data, since rdb fsyncs every raft Ready.
-					how = "inside an fsync"
-					lfs.HoldSyncs()
+				how := modes[(k-1)%len(modes)]
+				switch how {
+				case cutInFsync:
+					// The node has written log data and waits for an
+					// fsync that never completes. A random moment alone
+					// rarely finds unsynced data: rdb fsyncs every Ready.
+					lfs.HoldSyncs(nil)
 					waitFor(t, 20*time.Second, "unsynced data to cut", func() error {
-						if lfs.Pending() == 0 {
-							return errors.New("nothing pending")
+						if lfs.Pending() == 0 || lfs.HeldSyncs() == 0 {
+							return errors.New("no fsync of unsynced data held")
+						}
+						return nil
+					})
+				case cutInDBSync:
+					// SQLite writes db.sqlite only when it checkpoints
+					// WAL frames into it. Hold the database file's fsyncs
+					// and cut at one that finds checkpointed pages not
+					// yet synced: with synchronous=OFF that is db.Sync,
+					// after it has fsynced the reused -wal file.
+					isDB := func(rel string) bool { return rel == "db.sqlite" }
+					lfs.HoldSyncs(isDB)
+					waitFor(t, 60*time.Second, "an fsync of db.sqlite with checkpointed pages", func() error {
+						if lfs.HeldSyncs() == 0 {
+							return errors.New("no fsync of db.sqlite held")
+						}
+						if lfs.PendingOf("db.sqlite") == 0 {
+							// No checkpoint since the last fsync: let
+							// this one go and hold the next.
+							lfs.ReleaseSyncs()
+							lfs.HoldSyncs(isDB)
+							return errors.New("no checkpoint since the last fsync of db.sqlite")
 						}
 						return nil
 					})
@@ -113,7 +147,10 @@ func TestPowerCut(t *testing.T) {
 				lfs.ReleaseSyncs()
 				start := time.Now()
 				node.Start(t)
-				waitFor(t, 60*time.Second, fmt.Sprintf("cut %d: node %d serves again", k, node.ID), func() error {
+				waitFor(t, 60*time.Second, fmt.Sprintf("cut %d (%s): node %d serves again", k, how, node.ID), func() error {
+					if node.exited() {
+						t.Fatalf("cut %d (%s): node %d exited after restart (seed %d)", k, how, node.ID, seed)
+					}
 					_, err := nodeStatus(t, node)
 					return err
 				})
@@ -152,16 +189,40 @@ func TestPowerCut(t *testing.T) {
 	}
 }
 
+// exited reports whether the node's process, started and not yet killed,
+// has exited on its own.
+func (n *Node) exited() bool {
+	n.mu.Lock()
+	done := n.done
+	n.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Moments of a power cut.
+const (
+	cutInFsync  = "inside an fsync"
+	cutAtRandom = "at a random moment"
+	cutInDBSync = "at an fsync of db.sqlite after a checkpoint"
+)
+
 // mountLazy mounts a lazyfs over a fresh backing directory at n's data
 // directory. At cleanup the node is killed first, then the mount removed.
 // It skips the test when FUSE is not available.
-func mountLazy(t testing.TB, n *Node) *lazyfs.FS {
+func mountLazy(t testing.TB, n *Node, opts ...lazyfs.Option) *lazyfs.FS {
 	t.Helper()
 	backing := t.TempDir()
 	if err := os.MkdirAll(n.DataDir, 0o750); err != nil {
 		t.Fatalf("data dir: %v", err)
 	}
-	l, err := lazyfs.Mount(backing, n.DataDir)
+	l, err := lazyfs.Mount(backing, n.DataDir, opts...)
 	if errors.Is(err, lazyfs.ErrNoFUSE) {
 		t.Skipf("power-cut test needs a FUSE mount (/dev/fuse and mount permission): %v", err)
 	}
@@ -177,6 +238,13 @@ func mountLazy(t testing.TB, n *Node) *lazyfs.FS {
 		}
 	})
 	return l
+}
+
+// lazyWithSQLite makes the SQLite database and its WAL file lazy besides
+// the raft and snapshot files. The -shm file is not: SQLite mmaps it, and
+// it holds no durable state.
+func lazyWithSQLite(rel string) bool {
+	return lazyfs.IsLazy(rel) || rel == "db.sqlite" || rel == "db.sqlite-wal"
 }
 
 // placeLeader moves leadership to n (asLeader) or away from it, and waits
@@ -218,7 +286,7 @@ type ackWriter struct {
 	cond  chan struct{} // closed and replaced on every acknowledgement
 }
 
-func startAckWriter(t testing.TB, cl *client.Client) *ackWriter {
+func startAckWriter(t testing.TB, cl *client.Client, valueSize int) *ackWriter {
 	w := &ackWriter{done: make(chan struct{}), quit: make(chan struct{}), ack: map[int64]bool{}, cond: make(chan struct{})}
 	go func() {
 		defer close(w.done)
@@ -228,7 +296,7 @@ func startAckWriter(t testing.TB, cl *client.Client) *ackWriter {
 				return
 			default:
 			}
-			s, err := command.NewStatement("INSERT INTO p (id, v) VALUES (?, ?)", id, fmt.Sprint("row ", id))
+			s, err := command.NewStatement("INSERT INTO p (id, v) VALUES (?, ?)", id, fmt.Sprintf("row %-*d", valueSize, id))
 			if err != nil {
 				panic(err) // constant SQL: cannot happen
 			}

@@ -18,10 +18,11 @@
 //
 // # What is lazy
 //
-// Only the files that hold rdb's durable state outside SQLite are lazy
-// (IsLazy): the raft WAL segments and temp files of etcd's wal package
-// (*.wal, and *.tmp in raft/ or raft.tmp/) and the snapshot store's files
-// (*.snap, *.meta, *.tmp in snapshots/). For them:
+// By default only the files that hold rdb's durable state outside SQLite
+// are lazy (IsLazy; WithLazyRule chooses others): the raft WAL segments
+// and temp files of etcd's wal package (*.wal, and *.tmp in raft/ or
+// raft.tmp/) and the snapshot store's files (*.snap, *.meta, *.tmp in
+// snapshots/). For them:
 //
 //   - write, truncate/ftruncate, an O_TRUNC open and a size-extending
 //     fallocate (mode 0, etcd's preallocation) are recorded in memory, in
@@ -36,8 +37,9 @@
 //   - the files are opened with FOPEN_DIRECT_IO, and attributes and
 //     entries are not cached by the kernel, so that no page cache hides
 //     the loss; such files cannot be mmapped, which rdb does not do;
-//   - HoldSyncs makes their fsyncs wait (applying nothing), so that a test
-//     can cut exactly while a writer is inside fsync.
+//   - HoldSyncs makes their fsyncs (all, or those of chosen files) wait,
+//     applying nothing, so that a test can cut exactly while a writer is
+//     inside fsync; HeldSyncs and PendingOf tell the test when.
 //
 // # What is not lazy
 //
@@ -45,12 +47,13 @@
 //     fsync reach the backing directory at once. A real power cut can also
 //     lose a rename or a new file whose directory was not fsynced; this
 //     file system does not model that.
-//   - The SQLite database (db.sqlite, -wal, -shm) and every other file pass
-//     straight through: SQLite mmaps -shm, which direct I/O forbids, and
-//     rdb treats the raft log as the source of truth (it runs SQLite with
-//     synchronous=OFF and replays the log after its last durable point on
-//     restart). So unsynced SQLite writes are not dropped: the test checks
-//     the raft log and snapshot files' fsync discipline, not SQLite's.
+//   - By default the SQLite database (db.sqlite, -wal, -shm) and every
+//     other file pass straight through, since rdb treats the raft log as
+//     the source of truth and replays it after the database's last durable
+//     point on restart. db.sqlite and db.sqlite-wal can be made lazy with
+//     WithLazyRule (TestPowerCut's single-sqlite case does, and found
+//     docs/powercut-findings.md #1); -shm never can: SQLite mmaps it,
+//     which direct I/O forbids, and it holds nothing durable.
 //   - A dropped write vanishes whole; a real disk may also keep part of a
 //     write (torn sectors) or reorder writes between fsyncs. Bit flips and
 //     torn tails are fault F14, tested separately.

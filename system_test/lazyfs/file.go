@@ -92,7 +92,7 @@ func pendingBytes(ops []op) int64 {
 type lazyFile struct {
 	fd    int
 	state *fileState
-	lfs   *FS
+	node  *node
 }
 
 var (
@@ -162,13 +162,9 @@ func (f *lazyFile) Write(ctx context.Context, data []byte, off int64) (uint32, s
 // Fsync applies the pending changes to the backing file in order and
 // syncs it (fdatasync when flags ask for it).
 func (f *lazyFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	if gate := f.lfs.syncGate(); gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			// The kernel interrupts the request of a killed process.
-			return syscall.EINTR
-		}
+	if !f.node.lfs.holdSync(ctx, f.node.Path(nil)) {
+		// The kernel interrupts the request of a killed process.
+		return syscall.EINTR
 	}
 	f.state.mu.Lock()
 	defer f.state.mu.Unlock()

@@ -1,6 +1,7 @@
 package lazyfs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -25,19 +26,34 @@ type FS struct {
 	backing    string
 	mountpoint string
 	server     *fuse.Server
+	lazy       func(rel string) bool
 
 	mu    sync.Mutex            // guards the fields below
 	files map[uint64]*fileState // backing inode number → pending writes
 	held  chan struct{}         // non-nil while fsyncs are held; closed on release
+	match func(rel string) bool // which files' fsyncs are held; nil: all
+	wait  int                   // fsyncs waiting on held
+}
+
+// Option changes how Mount sets up the file system.
+type Option func(*FS)
+
+// WithLazyRule replaces IsLazy as the rule deciding which files are lazy.
+// rule gets a slash-separated path relative to the mount's root, is called
+// once per inode (at create or first lookup), and must be safe for
+// concurrent use. A lazy file must not be mmapped.
+func WithLazyRule(rule func(rel string) bool) Option {
+	return func(l *FS) { l.lazy = rule }
 }
 
 // Mount mounts at mountpoint a FUSE file system that passes every
 // operation through to backingDir, except that data written to the lazy
-// files (see IsLazy) reaches backingDir only when the file is fsynced.
+// files (IsLazy, or the rule given with WithLazyRule) reaches backingDir
+// only when the file is fsynced.
 // Both directories must exist. The caller must call Unmount, also when
 // the test fails. Mount returns an error wrapping ErrNoFUSE when FUSE is
 // not usable here.
-func Mount(backingDir, mountpoint string) (*FS, error) {
+func Mount(backingDir, mountpoint string, opts ...Option) (*FS, error) {
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		return nil, fmt.Errorf("%w: /dev/fuse: %v", ErrNoFUSE, err)
 	}
@@ -53,13 +69,16 @@ func Mount(backingDir, mountpoint string) (*FS, error) {
 	if err := syscall.Stat(backing, &st); err != nil {
 		return nil, fmt.Errorf("lazyfs: stat backing dir: %w", err)
 	}
-	l := &FS{backing: backing, mountpoint: mnt, files: map[uint64]*fileState{}}
+	l := &FS{backing: backing, mountpoint: mnt, files: map[uint64]*fileState{}, lazy: IsLazy}
+	for _, o := range opts {
+		o(l)
+	}
 	root := &fs.LoopbackRoot{Path: backing, Dev: uint64(st.Dev), NewNode: l.newNode}
 	root.RootNode = l.newNode(root, nil, "", &st)
 	// No kernel caching of entries or attributes: the size of a lazy file
 	// changes behind the kernel's back when DropUnsynced runs.
 	var zero time.Duration
-	opts := &fs.Options{
+	fopts := &fs.Options{
 		EntryTimeout:    &zero,
 		AttrTimeout:     &zero,
 		NegativeTimeout: &zero,
@@ -74,7 +93,7 @@ func Mount(backingDir, mountpoint string) (*FS, error) {
 			EnableLocks: false,
 		},
 	}
-	server, err := fs.Mount(mnt, root.RootNode, opts)
+	server, err := fs.Mount(mnt, root.RootNode, fopts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: mount %s: %v", ErrNoFUSE, mnt, err)
 	}
@@ -118,18 +137,21 @@ func (l *FS) DropUnsynced() int64 {
 	return dropped
 }
 
-// HoldSyncs makes every later fsync or fdatasync of a lazy file wait,
-// without applying anything, until ReleaseSyncs, or until the caller is
-// interrupted (a SIGKILLed process's request is answered with EINTR).
-// With it a test cuts the power while a writer is inside fsync: the data
-// is written, its fsync has not returned, and DropUnsynced loses it.
-// Fsyncs of other files and directories are not held.
-func (l *FS) HoldSyncs() {
+// HoldSyncs makes every later fsync or fdatasync of a lazy file whose
+// path (relative to the mount's root) satisfies match, or of every lazy
+// file when match is nil, wait without applying anything until
+// ReleaseSyncs, or until the caller is interrupted (a SIGKILLed process's
+// request is answered with EINTR). With it a test cuts the power while a
+// writer is inside fsync: the data is written, its fsync has not
+// returned, and DropUnsynced loses it. Fsyncs of other files and of
+// directories are not held.
+func (l *FS) HoldSyncs(match func(rel string) bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.held == nil {
 		l.held = make(chan struct{})
 	}
+	l.match = match
 }
 
 // ReleaseSyncs lets held and later fsyncs go on.
@@ -138,15 +160,52 @@ func (l *FS) ReleaseSyncs() {
 	defer l.mu.Unlock()
 	if l.held != nil {
 		close(l.held)
-		l.held = nil
+		l.held, l.match = nil, nil
 	}
 }
 
-// syncGate returns the channel a fsync must wait on, or nil.
-func (l *FS) syncGate() <-chan struct{} {
+// HeldSyncs returns the number of fsyncs waiting because of HoldSyncs.
+func (l *FS) HeldSyncs() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.held
+	return l.wait
+}
+
+// holdSync waits while fsyncs of the file at rel are held. It returns
+// false when ctx ends first.
+func (l *FS) holdSync(ctx context.Context, rel string) bool {
+	l.mu.Lock()
+	gate := l.held
+	if gate == nil || (l.match != nil && !l.match(rel)) {
+		l.mu.Unlock()
+		return true
+	}
+	l.wait++
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.wait--
+		l.mu.Unlock()
+	}()
+	select {
+	case <-gate:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// PendingOf returns the number of bytes written to the lazy file at rel
+// (relative to the mount's root) and not yet fsynced.
+func (l *FS) PendingOf(rel string) int64 {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(l.backing, rel), &st); err != nil {
+		return 0
+	}
+	if s := l.lookupState(st.Ino); s != nil {
+		return s.pending()
+	}
+	return 0
 }
 
 // Pending returns the number of bytes of data written to lazy files and
@@ -214,7 +273,7 @@ func IsLazy(rel string) bool {
 func (l *FS) newNode(root *fs.LoopbackRoot, parent *fs.Inode, name string, st *syscall.Stat_t) fs.InodeEmbedder {
 	n := &node{LoopbackNode: fs.LoopbackNode{RootData: root}, lfs: l, ino: st.Ino}
 	if parent != nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG {
-		n.lazy = IsLazy(filepath.Join(parent.Path(nil), name))
+		n.lazy = l.lazy(filepath.Join(parent.Path(nil), name))
 	}
 	return n
 }

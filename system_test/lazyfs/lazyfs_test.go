@@ -267,7 +267,7 @@ func TestFS_HoldSyncs(t *testing.T) {
 	p := filepath.Join(mnt, "a.wal")
 	f := openFile(t, p)
 	writeAt(t, f, "held", 0)
-	l.HoldSyncs()
+	l.HoldSyncs(nil)
 	synced := make(chan error, 1)
 	go func() { synced <- f.Sync() }()
 	deadline := time.Now().Add(200 * time.Millisecond)
@@ -280,6 +280,22 @@ func TestFS_HoldSyncs(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	content(t, filepath.Join(backing, "a.wal"), "")
+	if got := l.HeldSyncs(); got != 1 {
+		t.Errorf("%d fsyncs held, want 1", got)
+	}
+	if got := l.PendingOf("a.wal"); got != 4 {
+		t.Errorf("%d bytes pending in a.wal, want 4", got)
+	}
+	// A hold on other files lets this one through.
+	l.ReleaseSyncs()
+	if err := <-synced; err != nil {
+		t.Fatalf("fsync: %v", err)
+	}
+	writeAt(t, f, "more", 4)
+	l.HoldSyncs(func(rel string) bool { return rel == "b.wal" })
+	sync(t, f)
+	l.HoldSyncs(nil)
+	go func() { synced <- f.Sync() }()
 	l.ReleaseSyncs()
 	select {
 	case err := <-synced:
@@ -290,5 +306,5 @@ func TestFS_HoldSyncs(t *testing.T) {
 		t.Fatal("fsync still held after release")
 	}
 	l.DropUnsynced()
-	content(t, p, "held")
+	content(t, p, "heldmore")
 }

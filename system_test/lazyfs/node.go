@@ -64,7 +64,7 @@ func (n *node) openLazy(path string, flags uint32) (*lazyFile, syscall.Errno) {
 		// A truncating open is a data change like any other: lazy.
 		s.truncate(0)
 	}
-	return &lazyFile{fd: fd, state: s, lfs: n.lfs}, 0
+	return &lazyFile{fd: fd, state: s, node: n}, 0
 }
 
 // Create creates the file in the backing directory at once (metadata is
