@@ -104,7 +104,9 @@ func TestPowerCut(t *testing.T) {
 				}
 				// Cut at a random moment after some writes have gone
 				// through since the last cut.
+				before := time.Now()
 				w.waitAcks(t, w.count()+20, 30*time.Second)
+				writing := time.Since(before)
 				how := modes[(k-1)%len(modes)]
 				switch how {
 				case cutInFsync:
@@ -156,16 +158,18 @@ func TestPowerCut(t *testing.T) {
 				})
 				c.WaitLeader(t)
 				missing := missingWrites(t, cl, acked)
-				t.Logf("cut %d %s: node %d killed with %d acknowledged writes, %d unsynced bytes dropped; serving again after %s",
-					k, how, node.ID, len(acked), dropped, time.Since(start).Round(time.Millisecond))
+				t.Logf("cut %d %s: node %d killed with %d acknowledged writes (20 more took %s), %d unsynced bytes dropped; serving again after %s",
+					k, how, node.ID, len(acked), writing.Round(time.Millisecond), dropped, time.Since(start).Round(time.Millisecond))
 				if len(missing) > 0 {
 					t.Fatalf("cut %d: %d acknowledged writes lost, ids %v (seed %d)", k, len(missing), head(missing, 20), seed)
 				}
 			}
 
 			w.stop()
+			endStart := time.Now()
 			final := mustExec(t, cl, "INSERT INTO p (id, v) VALUES (?, 'final')", -1)
 			c.waitConverged(t, final.GetRaftIndex(), 60*time.Second)
+			t.Logf("final write and convergence took %s", time.Since(endStart).Round(time.Millisecond))
 			acked := w.acked()
 			for _, n := range c.Nodes {
 				nc := NodeClient(t, n)
