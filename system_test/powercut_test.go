@@ -69,6 +69,7 @@ func TestPowerCut(t *testing.T) {
 		{name: "follower", nodes: 3, lazy: 3},
 		{name: "leader", nodes: 3, lazy: 1, leader: true},
 		{name: "single", nodes: 1, lazy: 1, leader: true},
+		{name: "leader-sqlite", nodes: 3, lazy: 1, leader: true, sqlite: true},
 		{name: "single-sqlite", nodes: 1, lazy: 1, leader: true, sqlite: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,8 +94,8 @@ func TestPowerCut(t *testing.T) {
 			if tc.sqlite {
 				modes = append(modes, cutInDBSync)
 				// Large rows, so that SQLite checkpoints (every 1,000
-				// WAL pages) within seconds.
-				valueSize = 8 << 10
+				// WAL pages, about 120 rows) within seconds.
+				valueSize = 32 << 10
 			}
 			w := startAckWriter(t, cl, valueSize)
 
@@ -108,6 +109,7 @@ func TestPowerCut(t *testing.T) {
 				w.waitAcks(t, w.count()+20, 30*time.Second)
 				writing := time.Since(before)
 				how := modes[(k-1)%len(modes)]
+				before = time.Now()
 				switch how {
 				case cutInFsync:
 					// The node has written log data and waits for an
@@ -142,6 +144,7 @@ func TestPowerCut(t *testing.T) {
 						return nil
 					})
 				}
+				waited := time.Since(before)
 				time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 				node.Kill(t)
 				acked := w.acked()
@@ -158,8 +161,8 @@ func TestPowerCut(t *testing.T) {
 				})
 				c.WaitLeader(t)
 				missing := missingWrites(t, cl, acked)
-				t.Logf("cut %d %s: node %d killed with %d acknowledged writes (20 more took %s), %d unsynced bytes dropped; serving again after %s",
-					k, how, node.ID, len(acked), writing.Round(time.Millisecond), dropped, time.Since(start).Round(time.Millisecond))
+				t.Logf("cut %d %s: node %d killed with %d acknowledged writes (20 more took %s, the moment %s), %d unsynced bytes dropped; serving again after %s",
+					k, how, node.ID, len(acked), writing.Round(time.Millisecond), waited.Round(time.Millisecond), dropped, time.Since(start).Round(time.Millisecond))
 				if len(missing) > 0 {
 					t.Fatalf("cut %d: %d acknowledged writes lost, ids %v (seed %d)", k, len(missing), head(missing, 20), seed)
 				}

@@ -25,14 +25,16 @@
 // snapshots/). For them:
 //
 //   - write, truncate/ftruncate, an O_TRUNC open and a size-extending
-//     fallocate (mode 0, etcd's preallocation) are recorded in memory, in
-//     order, per backing file (keyed by inode number, so they follow a
-//     rename and survive the kernel forgetting the FUSE inode), and the
+//     fallocate (mode 0, etcd's preallocation) change only an in-memory
+//     state per backing file (keyed by inode number, so it follows a
+//     rename and survives the kernel forgetting the FUSE inode): the 4 KiB
+//     blocks written, the size, and the lowest truncation point; the
 //     backing file is not touched;
-//   - read and getattr (the size) replay them over the backing file, so
-//     the writing process reads its own writes;
-//   - fsync or fdatasync through any handle of the file applies them to
-//     the backing file, then syncs it;
+//   - read and getattr (the size) see that state over the backing file,
+//     so the writing process reads its own writes;
+//   - fsync or fdatasync through any handle of the file writes the state
+//     to the backing file (preallocation becomes a sparse size), then
+//     syncs it;
 //   - DropUnsynced discards them all: the power cut;
 //   - the files are opened with FOPEN_DIRECT_IO, and attributes and
 //     entries are not cached by the kernel, so that no page cache hides

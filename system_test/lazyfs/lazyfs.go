@@ -107,19 +107,51 @@ func (l *FS) Mountpoint() string { return l.mountpoint }
 // Unmount unmounts the file system. Pending (unsynced) writes are
 // discarded. Every process using the mount must have closed its files
 // (been killed) first; Unmount retries for a few seconds while the mount
-// is busy.
+// is busy. Once the mount is gone it waits at most serveWait for the
+// file system's request loops to end: the kernel sometimes keeps the
+// connection open for a long time after a killed process's last request
+// (over a minute was seen), and the loops only hold goroutines.
 func (l *FS) Unmount() error {
 	var err error
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if err = l.server.Unmount(); err == nil {
-			return nil
+		if err = l.unmount(); err == nil {
+			break
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("lazyfs: unmount %s: %w", l.mountpoint, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	served := make(chan struct{})
+	go func() {
+		l.server.Wait()
+		close(served)
+	}()
+	select {
+	case <-served:
+	case <-time.After(serveWait):
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ino, s := range l.files {
+		s.close()
+		delete(l.files, ino)
+	}
+	return nil
+}
+
+// serveWait bounds how long Unmount waits for the request loops to end.
+const serveWait = 2 * time.Second
+
+// unmount removes the mount: umount(2) directly as root, otherwise through
+// the server (fusermount -u), which also waits for the request loops.
+func (l *FS) unmount() error {
+	err := syscall.Unmount(l.mountpoint, 0)
+	if err == nil || errors.Is(err, syscall.EBUSY) {
+		return err
+	}
+	return l.server.Unmount()
 }
 
 // DropUnsynced simulates a power cut: every write, truncate and
@@ -221,17 +253,22 @@ func (l *FS) Pending() int64 {
 }
 
 // state returns the pending-write state of the backing file with inode
-// number ino, creating it when absent. It is keyed by the backing inode
-// so that it survives renames and the kernel forgetting FUSE inodes.
-func (l *FS) state(ino uint64) *fileState {
+// number ino, creating it (opening the file at path, the backing path)
+// when absent. It is keyed by the backing inode so that it survives
+// renames and the kernel forgetting FUSE inodes.
+func (l *FS) state(ino uint64, path string) (*fileState, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s, ok := l.files[ino]
-	if !ok {
-		s = &fileState{}
-		l.files[ino] = s
+	if s, ok := l.files[ino]; ok {
+		return s, nil
 	}
-	return s
+	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	s := &fileState{fd: fd}
+	l.files[ino] = s
+	return s, nil
 }
 
 // lookupState returns the state of ino, or nil when it has none.
@@ -245,7 +282,10 @@ func (l *FS) lookupState(ino uint64) *fileState {
 func (l *FS) forget(ino uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.files, ino)
+	if s, ok := l.files[ino]; ok {
+		s.close()
+		delete(l.files, ino)
+	}
 }
 
 // IsLazy reports whether the file at rel, a slash-separated path relative

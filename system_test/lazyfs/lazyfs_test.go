@@ -3,6 +3,7 @@ package lazyfs_test
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -307,4 +308,50 @@ func TestFS_HoldSyncs(t *testing.T) {
 	}
 	l.DropUnsynced()
 	content(t, p, "heldmore")
+}
+
+// TestFS_Model runs random writes, truncates, fsyncs and drops on one
+// lazy file and compares it after every step with a model: the content
+// the writer sees, and the content the last fsync made durable.
+func TestFS_Model(t *testing.T) {
+	l, _, mnt := mount(t)
+	p := filepath.Join(mnt, "m.wal")
+	f := openFile(t, p)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var cur, durable []byte
+	for step := 0; step < 300; step++ {
+		switch op := rng.IntN(10); {
+		case op < 6:
+			off := rng.IntN(20000)
+			data := make([]byte, 1+rng.IntN(3*4096))
+			for i := range data {
+				data[i] = byte(rng.IntN(256))
+			}
+			writeAt(t, f, string(data), int64(off))
+			if end := off + len(data); end > len(cur) {
+				cur = append(cur, make([]byte, end-len(cur))...)
+			}
+			copy(cur[off:], data)
+		case op < 8:
+			size := rng.IntN(24000)
+			if err := f.Truncate(int64(size)); err != nil {
+				t.Fatalf("step %d: truncate: %v", step, err)
+			}
+			if size < len(cur) {
+				cur = cur[:size]
+			} else {
+				cur = append(cur, make([]byte, size-len(cur))...)
+			}
+		case op < 9:
+			sync(t, f)
+			durable = append([]byte(nil), cur...)
+		default:
+			l.DropUnsynced()
+			cur = append([]byte(nil), durable...)
+		}
+		content(t, p, string(cur))
+		if t.Failed() {
+			t.Fatalf("step %d: content differs from the model", step)
+		}
+	}
 }

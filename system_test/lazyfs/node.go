@@ -53,18 +53,19 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 }
 
 func (n *node) openLazy(path string, flags uint32) (*lazyFile, syscall.Errno) {
-	// Read-write whatever the caller asked for: an fsync through any
-	// handle must be able to write the pending data back.
-	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	// The state's own read-write descriptor serves every handle: an
+	// fsync through any of them writes the pending data back.
+	s, err := n.lfs.state(n.ino, path)
 	if err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	s := n.lfs.state(n.ino)
 	if flags&syscall.O_TRUNC != 0 {
 		// A truncating open is a data change like any other: lazy.
-		s.truncate(0)
+		if err := s.truncate(0); err != nil {
+			return nil, fs.ToErrno(err)
+		}
 	}
-	return &lazyFile{fd: fd, state: s, node: n}, 0
+	return &lazyFile{state: s, node: n}, 0
 }
 
 // Create creates the file in the backing directory at once (metadata is
@@ -98,7 +99,9 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	out.Size = uint64(f.state.size(out.Size))
+	if size, err := f.state.logicalSize(); err == nil {
+		out.Size = uint64(size)
+	}
 	return ch, f, fuse.FOPEN_DIRECT_IO, 0
 }
 
@@ -110,7 +113,9 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	}
 	if child, ok := ch.Operations().(*node); ok && child.lazy {
 		if s := n.lfs.lookupState(child.ino); s != nil {
-			out.Size = uint64(s.size(out.Size))
+			if size, err := s.logicalSize(); err == nil {
+				out.Size = uint64(size)
+			}
 		}
 	}
 	return ch, 0
@@ -126,7 +131,9 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	}
 	if n.lazy {
 		if s := n.lfs.lookupState(n.ino); s != nil {
-			out.Size = uint64(s.size(out.Size))
+			if size, err := s.logicalSize(); err == nil {
+				out.Size = uint64(size)
+			}
 		}
 	}
 	return 0
@@ -139,7 +146,13 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	if !n.lazy || !ok {
 		return n.LoopbackNode.Setattr(ctx, f, in, out)
 	}
-	n.lfs.state(n.ino).truncate(int64(sz))
+	s, err := n.lfs.state(n.ino, n.backingPath())
+	if err != nil {
+		return fs.ToErrno(err)
+	}
+	if err := s.truncate(int64(sz)); err != nil {
+		return fs.ToErrno(err)
+	}
 	rest := *in
 	rest.Valid &^= fuse.FATTR_SIZE
 	// With a *lazyFile (not a FileSetattrer) the loopback changes the
@@ -148,7 +161,9 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		return errno
 	}
 	if _, ok := f.(*lazyFile); !ok {
-		out.Size = uint64(n.lfs.state(n.ino).size(out.Size))
+		if size, err := s.logicalSize(); err == nil {
+			out.Size = uint64(size)
+		}
 	}
 	return 0
 }
