@@ -88,7 +88,7 @@ func (n *Node) maybeCompact() error {
 		return nil
 	}
 	// The state the dropped entries produced must be on disk first:
-	// SQLite runs with synchronous=OFF.
+	// SQLite runs with synchronous=NORMAL (no fsync per commit).
 	if err := n.db.Sync(); err != nil {
 		return fmt.Errorf("compact at %d: %w", applied, err)
 	}

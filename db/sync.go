@@ -7,8 +7,9 @@ import (
 )
 
 // Sync makes every committed transaction durable by fsyncing the database
-// file and its WAL file. The writer runs with synchronous=OFF because the
-// raft log is the source of truth; before raft entries are dropped from
+// file and its WAL file. The writer runs with synchronous=NORMAL (no fsync
+// per commit; only checkpoints fsync) because the raft log is the source
+// of truth; before raft entries are dropped from
 // the log (compaction), the state they produced must be on disk. Called
 // from the apply goroutine.
 func (d *DB) Sync() error {

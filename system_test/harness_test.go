@@ -131,6 +131,19 @@ type Cluster struct {
 // args are extra flags for every node's rdb serve.
 func StartCluster(t testing.TB, n int, args ...string) *Cluster {
 	t.Helper()
+	c := newCluster(t, n, args...)
+	for _, node := range c.Nodes {
+		node.Start(t)
+	}
+	c.WaitLeader(t)
+	return c
+}
+
+// newCluster prepares n nodes of one cluster without starting them, so
+// that a test can set up their data directories first (a lazyfs mount).
+// At cleanup it kills them and, on failure, dumps their logs.
+func newCluster(t testing.TB, n int, args ...string) *Cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("system test: skipped with -short")
 	}
@@ -151,7 +164,6 @@ func StartCluster(t testing.TB, n int, args ...string) *Cluster {
 	}
 	for _, node := range c.Nodes {
 		node.Initial = strings.Join(parts, ",")
-		node.Start(t)
 	}
 	t.Cleanup(func() {
 		for _, node := range c.Nodes {
@@ -173,7 +185,6 @@ func StartCluster(t testing.TB, n int, args ...string) *Cluster {
 			}
 		}
 	})
-	c.WaitLeader(t)
 	return c
 }
 
