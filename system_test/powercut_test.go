@@ -97,7 +97,7 @@ func TestPowerCut(t *testing.T) {
 				// WAL pages, about 120 rows) within seconds.
 				valueSize = 32 << 10
 			}
-			w := startAckWriter(t, cl, valueSize)
+			w := startPowerCutWriter(t, cl, valueSize)
 
 			for k := 1; k <= cuts; k++ {
 				if tc.nodes > 1 {
@@ -279,11 +279,11 @@ func placeLeader(t testing.TB, c *Cluster, n *Node, asLeader bool) {
 	})
 }
 
-// ackWriter inserts rows with increasing ids, one at a time, and records the
+// powerCutWriter inserts rows with increasing ids, one at a time, and records the
 // ids whose insert was acknowledged. A failed or timed-out insert is not
 // retried (its id is not reused), so an id is either acknowledged or
 // indeterminate.
-type ackWriter struct {
+type powerCutWriter struct {
 	done chan struct{}
 	quit chan struct{}
 
@@ -293,8 +293,8 @@ type ackWriter struct {
 	cond  chan struct{} // closed and replaced on every acknowledgement
 }
 
-func startAckWriter(t testing.TB, cl *client.Client, valueSize int) *ackWriter {
-	w := &ackWriter{done: make(chan struct{}), quit: make(chan struct{}), ack: map[int64]bool{}, cond: make(chan struct{})}
+func startPowerCutWriter(t testing.TB, cl *client.Client, valueSize int) *powerCutWriter {
+	w := &powerCutWriter{done: make(chan struct{}), quit: make(chan struct{}), ack: map[int64]bool{}, cond: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		for id := int64(1); ; id++ {
@@ -325,7 +325,7 @@ func startAckWriter(t testing.TB, cl *client.Client, valueSize int) *ackWriter {
 }
 
 // stop stops the writer and waits for it; it may be called twice.
-func (w *ackWriter) stop() {
+func (w *powerCutWriter) stop() {
 	select {
 	case <-w.quit:
 	default:
@@ -334,20 +334,20 @@ func (w *ackWriter) stop() {
 	<-w.done
 }
 
-func (w *ackWriter) count() int {
+func (w *powerCutWriter) count() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.ack)
 }
 
-func (w *ackWriter) attempted() int {
+func (w *powerCutWriter) attempted() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.tried
 }
 
 // acked returns a copy of the acknowledged ids.
-func (w *ackWriter) acked() map[int64]bool {
+func (w *powerCutWriter) acked() map[int64]bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := make(map[int64]bool, len(w.ack))
@@ -358,7 +358,7 @@ func (w *ackWriter) acked() map[int64]bool {
 }
 
 // waitAcks waits until n writes have been acknowledged.
-func (w *ackWriter) waitAcks(t testing.TB, n int, timeout time.Duration) {
+func (w *powerCutWriter) waitAcks(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
