@@ -26,11 +26,14 @@ func TestChaos(t *testing.T) {
 		scenario Scenario
 		seed     int64
 	}{
-		{KillLeader, 1},
-		{PauseLeader, 2},
-		{IsolateLeader, 3},
-		{OneWayLeader, 4},
-		{KillAll, 5},
+		// Seeds picked so that the runs cover each election timeout and
+		// compaction every 50 entries with 10 trailing (snapshot catch-up).
+		{KillLeader, 7},      // election 1s, snapshot-entries 50
+		{PauseLeader, 1},     // election 100ms
+		{IsolateLeader, 2},   // election 1s, snapshot-entries 50
+		{OneWayLeader, 8},    // election 100ms
+		{PartitionHalves, 7}, // 5 nodes, election 100ms, snapshot-entries 50
+		{KillAll, 3},         // election 2s, snapshot-entries 50
 	}
 	var sum Summary
 	for _, r := range runs {

@@ -107,9 +107,14 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	log := cfg.Logger.With("scenario", cfg.Scenario, "seed", cfg.Seed)
 
 	res.Nodes = cfg.Scenario.nodesFor(rng)
+	timing := randomTiming(rng)
+	res.Timing = timing.String()
 	var nw *netns
 	if !cfg.Loopback {
-		if nw, err = newNetns(ctx, rng, res.Nodes, log); err != nil && !errors.Is(err, ErrNoNetns) {
+		// The subnet search has its own stream: how many draws it takes
+		// depends on the machine, and must not change the run's plan.
+		netRng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6e7))
+		if nw, err = newNetns(ctx, netRng, res.Nodes, log); err != nil && !errors.Is(err, ErrNoNetns) {
 			return nil, err
 		}
 	}
@@ -123,8 +128,6 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		defer nw.Close()
 	}
 	res.Netns = nw != nil
-	timing := randomTiming(rng)
-	res.Timing = timing.String()
 
 	if err := os.MkdirAll(cfg.BaseDir, 0o755); err != nil {
 		return nil, fmt.Errorf("chaos: base dir: %w", err)
