@@ -9,7 +9,7 @@ GOBIN_DIR := $(CURDIR)/bin/tools
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-unit test-system vet proto bench clean
+.PHONY: all build run test test-unit test-system test-chaos chaos vet proto bench clean
 
 all: build
 
@@ -32,6 +32,22 @@ test-unit:
 
 test-system:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m ./system_test/
+
+# The short tier of the fault-injection harness alone (also part of test).
+test-chaos:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m -run Chaos ./system_test/chaos/...
+
+# Long randomized fault-injection runs with a summary table; partition
+# scenarios need root (network namespaces). Failed runs are kept in
+# CHAOS_DIR. Example: make chaos CHAOS_DURATION=2h CHAOS_SCENARIO=partition
+CHAOS_DURATION ?= 30m
+CHAOS_RUN      ?= 30s
+CHAOS_SCENARIO ?= all
+CHAOS_SEED     ?= 0
+CHAOS_DIR      ?= $(CURDIR)/chaos-runs
+chaos:
+	$(GO) run ./system_test/chaos/cmd/chaos --duration $(CHAOS_DURATION) --run $(CHAOS_RUN) \
+		--scenario $(CHAOS_SCENARIO) --seed $(CHAOS_SEED) --dir $(CHAOS_DIR)
 
 vet:
 	$(GO) vet ./...

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -91,14 +92,33 @@ func (r *Recorder) Ops() []Op {
 	return ops
 }
 
-// WriteJSON writes the history as JSON lines, one operation per line.
-func (r *Recorder) WriteJSON(path string) error {
+// WriteJSON writes the history as JSON lines, one operation per line,
+// into dir: all of it in history.jsonl and each worker's part in
+// history-worker-N.jsonl.
+func (r *Recorder) WriteJSON(dir string) error {
+	ops := r.Ops()
+	byWorker := make(map[int][]Op)
+	for _, op := range ops {
+		byWorker[op.Worker] = append(byWorker[op.Worker], op)
+	}
+	if err := writeOps(filepath.Join(dir, "history.jsonl"), ops); err != nil {
+		return err
+	}
+	for w, wops := range byWorker {
+		if err := writeOps(filepath.Join(dir, fmt.Sprintf("history-worker-%d.jsonl", w)), wops); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeOps(path string, ops []Op) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("chaos: write history: %w", err)
 	}
 	enc := json.NewEncoder(f)
-	for _, op := range r.Ops() {
+	for _, op := range ops {
 		if err := enc.Encode(op); err != nil {
 			f.Close()
 			return fmt.Errorf("chaos: write history: %w", err)

@@ -31,7 +31,7 @@ func writeArtifacts(dir string, cfg Config, res *Result, rec *Recorder, tl *time
 		err = os.WriteFile(filepath.Join(dir, "run.json"), b, 0o644)
 	}
 	errs = append(errs, err)
-	errs = append(errs, rec.WriteJSON(filepath.Join(dir, "history.jsonl")))
+	errs = append(errs, rec.WriteJSON(dir))
 	var sb strings.Builder
 	for _, ev := range tl.events() {
 		fmt.Fprintf(&sb, "%10.3fs  %s\n", ev.At.Seconds(), ev.What)

@@ -254,6 +254,7 @@ func verify(ctx context.Context, c *cluster, tl *timeline, rec *Recorder, wls []
 		res.Checked += v.Checked
 		out = append(out, v.Anomalies...)
 	}
+	out = append(out, integrity(env)...)
 	return append(out, scanLogs(c)...)
 }
 
@@ -275,6 +276,23 @@ func finalWrite(ctx context.Context, c *cluster) (uint64, error) {
 			return 0, fmt.Errorf("final write did not succeed within %s of healing: %v", FinalWriteWithin, err)
 		}
 	}
+}
+
+// integrity runs PRAGMA integrity_check on every replica.
+func integrity(env *checkEnv) []string {
+	var out []string
+	for _, n := range env.c.nodes {
+		res, err := env.query(n, rpcpb.Consistency_CONSISTENCY_NONE, "PRAGMA integrity_check")
+		if err != nil {
+			out = append(out, fmt.Sprintf("integrity check: %v", err))
+			continue
+		}
+		rows := res.GetRows()
+		if len(rows) != 1 || rows[0].GetValues()[0].GetText() != "ok" {
+			out = append(out, fmt.Sprintf("node %d: integrity_check: %v", n.id, rows))
+		}
+	}
+	return out
 }
 
 // scanLogs reports panics, fatal errors and races in the node logs.
