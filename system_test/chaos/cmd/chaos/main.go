@@ -35,6 +35,7 @@ func run() int {
 	keep := flag.Bool("keep", false, "keep every run's directory, not only failed ones")
 	tags := flag.String("tags", os.Getenv("RDB_BUILD_TAGS"), "Go build tags for the rdb binary (default $RDB_BUILD_TAGS)")
 	bin := flag.String("bin", "", "use this rdb binary instead of building one")
+	loopback := flag.Bool("loopback", false, "run nodes on 127.0.0.1 even as root (partition scenarios are then skipped)")
 	verbose := flag.Bool("v", false, "log progress of each run")
 	flag.Parse()
 
@@ -74,7 +75,7 @@ func run() int {
 		s := *seed + int64(i)
 		res, err := chaos.Run(ctx, chaos.Config{
 			Seed: s, Scenario: sc, Duration: *runFor, Clients: *clients,
-			Binary: *bin, BaseDir: *baseDir, KeepAll: *keep, Logger: log,
+			Binary: *bin, BaseDir: *baseDir, KeepAll: *keep, Loopback: *loopback, Logger: log,
 		})
 		if errors.Is(err, chaos.ErrNoNetns) {
 			fmt.Printf("skip %s: %v\n", sc, err)
