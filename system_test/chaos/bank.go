@@ -112,7 +112,7 @@ func (b *bank) Check(env *checkEnv) verdict {
 			v.Checked++
 		}
 	}
-	for _, n := range env.c.nodes {
+	for _, n := range env.nodes {
 		res, err := env.query(n, rpcpb.Consistency_CONSISTENCY_NONE, "SELECT id, bal FROM acct ORDER BY id")
 		if err != nil {
 			v.Anomalies = append(v.Anomalies, fmt.Sprintf("bank: final read: %v", err))

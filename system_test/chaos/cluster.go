@@ -237,6 +237,17 @@ func (c *cluster) heal(ctx context.Context) (crashed []int, err error) {
 	return crashed, errors.Join(errs...)
 }
 
+// upNodes returns the nodes whose process has not exited on its own.
+func (c *cluster) upNodes() []*node {
+	var out []*node
+	for _, n := range c.nodes {
+		if _, exited := n.running(); !exited {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // nodeHash is one node's hash at its applied index.
 type nodeHash struct {
 	Node  int    `json:"node"`
@@ -247,12 +258,12 @@ type nodeHash struct {
 // converge waits until every node has applied at least minIndex and all
 // report the same applied index. It returns the hashes; a different hash
 // at the same index is returned with ErrHashMismatch at once.
-func (c *cluster) converge(ctx context.Context, minIndex uint64, timeout time.Duration) ([]nodeHash, error) {
+func (c *cluster) converge(ctx context.Context, nodes []*node, minIndex uint64, timeout time.Duration) ([]nodeHash, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last string
 	for {
-		hashes, why := c.hashes(ctx, minIndex)
+		hashes, why := c.hashes(ctx, nodes, minIndex)
 		if why == "" {
 			for _, h := range hashes[1:] {
 				if h.Hash != hashes[0].Hash {
@@ -271,9 +282,9 @@ func (c *cluster) converge(ctx context.Context, minIndex uint64, timeout time.Du
 
 // hashes asks every node for its hash at minIndex; why says why they are
 // not (yet) comparable.
-func (c *cluster) hashes(ctx context.Context, minIndex uint64) ([]nodeHash, string) {
+func (c *cluster) hashes(ctx context.Context, nodes []*node, minIndex uint64) ([]nodeHash, string) {
 	var out []nodeHash
-	for _, n := range c.nodes {
+	for _, n := range nodes {
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		h, err := c.admin.HashOf(hctx, n.clientAddr, minIndex)
 		cancel()

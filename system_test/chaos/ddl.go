@@ -90,7 +90,7 @@ func (d *ddl) Check(env *checkEnv) verdict {
 		}
 	}
 	for _, c := range cols {
-		for _, n := range env.c.nodes {
+		for _, n := range env.nodes {
 			res, err := env.query(n, rpcpb.Consistency_CONSISTENCY_NONE,
 				fmt.Sprintf("SELECT count(*) FROM %s WHERE %s IS NULL OR %s != %d", c.table, c.column, c.column, c.def))
 			if err != nil {

@@ -48,7 +48,7 @@ func (s *set) Check(env *checkEnv) verdict {
 		outcome[op.Value] = op.Outcome
 	}
 	v.Checked = len(outcome)
-	for _, n := range env.c.nodes {
+	for _, n := range env.nodes {
 		for _, level := range []rpcpb.Consistency{rpcpb.Consistency_CONSISTENCY_STRONG, rpcpb.Consistency_CONSISTENCY_NONE} {
 			res, err := env.query(n, level, "SELECT v FROM sett")
 			if err != nil {

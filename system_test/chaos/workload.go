@@ -37,6 +37,7 @@ type verdict struct {
 type checkEnv struct {
 	ctx        context.Context
 	c          *cluster
+	nodes      []*node // the nodes checked: all, or those still up
 	ops        []Op
 	finalIndex uint64
 	dir        string // where checkers may write artifacts
