@@ -27,6 +27,7 @@ type Timing struct {
 // Election returns the election timeout.
 func (t Timing) Election() time.Duration { return t.Tick * time.Duration(t.ElectionTicks) }
 
+// String returns the settings as rdb serve flag values.
 func (t Timing) String() string {
 	return fmt.Sprintf("tick=%s election=%s snapshot-entries=%d snapshot-trailing=%d",
 		t.Tick, t.Election(), t.SnapshotEntries, t.SnapshotTrailing)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -250,6 +251,15 @@ func removeRun(ctx context.Context, log *slog.Logger, rid string, isRunNS func(s
 	if list, err := output(ctx, "ip", "netns", "list"); err == nil {
 		for _, line := range strings.Split(list, "\n") {
 			if f := strings.Fields(line); len(f) > 0 && isRunNS(f[0]) {
+				// Servers of a harness that died keep running in their
+				// namespace: stop them first.
+				if pids, err := output(ctx, "ip", "netns", "pids", f[0]); err == nil {
+					for _, p := range strings.Fields(pids) {
+						if pid, err := strconv.Atoi(p); err == nil {
+							_ = syscall.Kill(pid, syscall.SIGKILL)
+						}
+					}
+				}
 				if err := run(ctx, "ip", "netns", "del", f[0]); err != nil {
 					log.Warn("remove namespace", "ns", f[0], "err", err)
 				}
