@@ -9,7 +9,7 @@ GOBIN_DIR := $(CURDIR)/bin/tools
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-unit test-system test-failpoints test-broken vet proto bench bench-chart clean
+.PHONY: all build run test test-unit test-system test-failpoints test-broken test-chaos chaos vet proto bench bench-chart clean
 
 all: build
 
@@ -44,6 +44,21 @@ test-failpoints:
 # observe its breakage (see docs/design.md, "Failpoints and broken builds").
 test-broken:
 	RDB_BROKEN=1 RDB_SYSTEM_RACE=0 CGO_ENABLED=1 $(GO) test -count=1 -timeout 10m -run 'TestBroken' -v ./system_test/
+# The short tier of the fault-injection harness alone (also part of test).
+test-chaos:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m -run Chaos ./system_test/chaos/...
+
+# Long randomized fault-injection runs with a summary table; partition
+# scenarios need root (network namespaces). Failed runs are kept in
+# CHAOS_DIR. Example: make chaos CHAOS_DURATION=2h CHAOS_SCENARIO=partition
+CHAOS_DURATION ?= 30m
+CHAOS_RUN      ?= 30s
+CHAOS_SCENARIO ?= all
+CHAOS_SEED     ?= 0
+CHAOS_DIR      ?= $(CURDIR)/chaos-runs
+chaos:
+	$(GO) run ./system_test/chaos/cmd/chaos --duration $(CHAOS_DURATION) --run $(CHAOS_RUN) \
+		--scenario $(CHAOS_SCENARIO) --seed $(CHAOS_SEED) --dir $(CHAOS_DIR)
 
 vet:
 	$(GO) vet ./...

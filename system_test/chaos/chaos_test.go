@@ -1,0 +1,74 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestChaos is the short tier: a few seeded runs covering kill, pause and
+// partition faults against real rdb processes built without the race
+// detector (RDB_BUILD_TAGS adds build tags, for deliberately broken
+// builds). Skipped with -short.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos: skipped with -short")
+	}
+	bin, err := BuildRDB(context.Background(), t.TempDir(), os.Getenv("RDB_BUILD_TAGS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := []struct {
+		scenario Scenario
+		seed     int64
+	}{
+		// Seeds picked so that the runs cover each election timeout and
+		// compaction every 50 entries with 10 trailing (snapshot catch-up).
+		{KillLeader, 7},      // election 1s, snapshot-entries 50
+		{PauseLeader, 1},     // election 100ms
+		{IsolateLeader, 2},   // election 1s, snapshot-entries 50
+		{OneWayLeader, 8},    // election 100ms
+		{PartitionHalves, 7}, // 5 nodes, election 100ms, snapshot-entries 50
+		{KillAll, 3},         // election 2s, snapshot-entries 50
+	}
+	var sum Summary
+	for _, r := range runs {
+		t.Run(string(r.scenario), func(t *testing.T) {
+			log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			res, err := Run(context.Background(), Config{
+				Seed:     r.seed,
+				Scenario: r.scenario,
+				Duration: 12 * time.Second,
+				Binary:   bin,
+				Logger:   log,
+			})
+			if errors.Is(err, ErrNoNetns) {
+				t.Skipf("partition scenario needs network namespaces: %v", err)
+			}
+			sum.Add(r.scenario, r.seed, res, err)
+			if err != nil {
+				t.Fatalf("seed %d: %v", r.seed, err)
+			}
+			t.Logf("seed %d: %d ops (%d unknown), %d checked, %d faults, %s, %s", r.seed, res.Ops, res.Unknown, res.Checked, res.Faults, res.Timing, res.Elapsed.Round(time.Second))
+			if res.Failed() {
+				t.Errorf("seed %d %s: %d anomalies, artifacts kept in %s:\n%s", r.seed, r.scenario, len(res.Anomalies), res.Dir, strings.Join(res.Anomalies, "\n"))
+			}
+		})
+	}
+	var sb strings.Builder
+	if err := sum.Write(&sb); err == nil {
+		t.Logf("summary:\n%s", sb.String())
+	}
+}
+
+// testWriter sends log lines to t.Log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
