@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -60,6 +61,31 @@ type PeerCallbacks struct {
 	// Removed is told when a peer refuses this node's messages because it
 	// was removed from the cluster (wire it to Node.ReportRemoved).
 	Removed func()
+}
+
+// Keepalive of peer connections. A stream into a partition stalls
+// without an error (TCP retransmits with growing backoff, gRPC's Send
+// waits for flow control), so a follower could stay cut off long after
+// the partition healed (found by the chaos harness). Pings detect a dead
+// connection within PeerKeepaliveTime + PeerKeepaliveTimeout; the stream
+// is then reopened on a new connection. gRPC does not ping more often than
+// every 10 s.
+const (
+	PeerKeepaliveTime    = 10 * time.Second
+	PeerKeepaliveTimeout = 5 * time.Second
+)
+
+// PeerKeepalivePolicy is the enforcement policy the peer server needs so
+// that it accepts the peers' pings.
+var PeerKeepalivePolicy = keepalive.EnforcementPolicy{MinTime: PeerKeepaliveTime / 2, PermitWithoutStream: true}
+
+// peerDialOptions are the options of every connection to a peer.
+func peerDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(peerMaxMsgSize)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: PeerKeepaliveTime, Timeout: PeerKeepaliveTimeout, PermitWithoutStream: true}),
+	}
 }
 
 // Metadata keys a peer stream announces its sender with.
@@ -213,9 +239,7 @@ func (p *peerConn) stop() { p.cancel() }
 
 func (p *peerConn) run() {
 	log := p.t.log.With("peer", p.id, "addr", p.addr)
-	cc, err := grpc.NewClient(p.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(peerMaxMsgSize)))
+	cc, err := grpc.NewClient(p.addr, peerDialOptions()...)
 	if err != nil {
 		log.Error("peer address unusable", "err", err)
 		return

@@ -10,7 +10,6 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -35,8 +34,7 @@ func (t *PeerTransport) SendSnapshot(ctx context.Context, m *raftpb.Message, dat
 	if err != nil {
 		return fmt.Errorf("snapshot to %d: %w", m.GetTo(), err)
 	}
-	cc, err := grpc.NewClient(p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(peerMaxMsgSize)))
+	cc, err := grpc.NewClient(p.addr, peerDialOptions()...)
 	if err != nil {
 		return fmt.Errorf("snapshot to %d: %w", m.GetTo(), err)
 	}

@@ -320,7 +320,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	healthpb.RegisterHealthServer(clientSrv, healthSrv)
 	reflection.Register(clientSrv)
 
-	peerSrv := grpc.NewServer(grpc.MaxRecvMsgSize(128 << 20))
+	peerSrv := grpc.NewServer(grpc.MaxRecvMsgSize(128<<20), grpc.KeepaliveEnforcementPolicy(rpc.PeerKeepalivePolicy))
 	rpcpb.RegisterRaftServer(peerSrv, rpc.NewRaftService(node))
 
 	nodeCtx, cancelNode := context.WithCancel(context.Background())
