@@ -133,6 +133,14 @@ func (ls *logStore) brokenNoSync() {
 	}
 }
 
+// sync fsyncs everything written to the WAL so far.
+func (ls *logStore) sync() error {
+	if err := ls.wal.Sync(); err != nil {
+		return fmt.Errorf("wal sync: %w", err)
+	}
+	return nil
+}
+
 // save persists a Ready's HardState and entries with at most one fsync,
 // then makes them visible to raft through the MemoryStorage.
 func (ls *logStore) save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
