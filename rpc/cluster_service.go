@@ -65,7 +65,8 @@ func onLeader[T any](ctx context.Context, c *ClusterService, local func() (T, er
 	if err != nil {
 		return zero, err
 	}
-	return forward(fctx, cl)
+	v, err := forward(fctx, cl)
+	return v, forwardError(err)
 }
 
 // Members implements rdb.v1.Cluster.

@@ -125,7 +125,8 @@ func (s *Server) Execute(ctx context.Context, req *rpcpb.ExecuteRequest) (*rpcpb
 		if err != nil {
 			return nil, err
 		}
-		return rpcpb.NewDBClient(cc).Execute(fctx, req)
+		resp, err := rpcpb.NewDBClient(cc).Execute(fctx, req)
+		return resp, forwardError(err)
 	}
 	if err != nil {
 		return nil, toStatus(err)
@@ -186,7 +187,8 @@ func (s *Server) Request(ctx context.Context, req *rpcpb.RequestRequest) (*rpcpb
 		if err != nil {
 			return nil, err
 		}
-		return rpcpb.NewDBClient(cc).Request(fctx, req)
+		resp, err := rpcpb.NewDBClient(cc).Request(fctx, req)
+		return resp, forwardError(err)
 	}
 	if err != nil {
 		return nil, toStatus(err)
@@ -313,6 +315,17 @@ func (s *Server) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Cont
 		}
 	}
 	return cc, metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), nil
+}
+
+// forwardError passes on the error of a call forwarded to the leader,
+// marking it NOT_APPLIED when the call never reached the leader (its
+// connection failed between leaderConn's check and the call), so that
+// clients may send it again.
+func forwardError(err error) error {
+	if err != nil && client.NotSent(err) {
+		return withReason(codes.Unavailable, "leader not reachable: "+status.Convert(err).Message(), client.ReasonNotApplied)
+	}
+	return err
 }
 
 func (s *Server) conn(addr string) (*grpc.ClientConn, error) {

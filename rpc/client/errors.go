@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -42,9 +43,22 @@ func reason(err error) string {
 }
 
 // IsNotApplied reports whether err says the request certainly did not
-// take effect, so that it is safe to send again.
+// take effect, so that it is safe to send again: the server refused it
+// (reason NOT_APPLIED), or it never left this process (NotSent).
 func IsNotApplied(err error) bool {
-	return reason(err) == ReasonNotApplied
+	return reason(err) == ReasonNotApplied || NotSent(err)
+}
+
+// dialFailure is how gRPC-Go describes a call that failed because no
+// connection could be made: the call was never written to a transport.
+const dialFailure = `connection error: desc = "transport: Error while dialing`
+
+// NotSent reports whether err is gRPC's fail-fast refusal of a call made
+// while its connection could not be established (the node went down
+// between the connection check and the call): nothing was sent.
+func NotSent(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), dialFailure)
 }
 
 // IsOutcomeUnknown reports whether a failed write may still have been
