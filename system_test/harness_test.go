@@ -3,10 +3,10 @@ package system_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"sync"
