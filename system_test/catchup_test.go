@@ -41,6 +41,16 @@ func plainRDB(t testing.TB) string {
 	return plainBin
 }
 
+// usePlainRDB makes the rest of the test start servers built without
+// -race (what is measured or stressed is the server, not the race
+// detector); the race-built binary is back when the test ends.
+func usePlainRDB(t testing.TB) {
+	t.Helper()
+	saved := rdbBin
+	rdbBin = plainRDB(t)
+	t.Cleanup(func() { rdbBin = saved })
+}
+
 // TestNewMemberCatchesUpOnLargeDatabase adds a fourth node to a cluster
 // holding RDB_CATCHUP_MB megabytes (default 100) while writes continue,
 // and checks that it catches up with bounded memory.
@@ -50,9 +60,7 @@ func TestNewMemberCatchesUpOnLargeDatabase(t *testing.T) {
 		mb, _ = strconv.Atoi(v)
 	}
 	// Real processes built without -race: memory is what is measured.
-	saved := rdbBin
-	rdbBin = plainRDB(t)
-	defer func() { rdbBin = saved }()
+	usePlainRDB(t)
 
 	c := StartCluster(t, 3, "--snapshot-entries", "1000")
 	cl := c.Client(t)

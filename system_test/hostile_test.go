@@ -994,9 +994,7 @@ func TestHostileInputs(t *testing.T) {
 func TestHostileBudget(t *testing.T) {
 	// The budget is counted in SQLite VM steps, which the race detector
 	// slows several times: run these servers without it.
-	saved := rdbBin
-	rdbBin = plainRDB(t)
-	defer func() { rdbBin = saved }()
+	usePlainRDB(t)
 	e := startHostileCluster(t)
 	leader := e.c.WaitLeader(t)
 	follower := e.c.Followers(leader)[0]

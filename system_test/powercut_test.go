@@ -55,9 +55,7 @@ func TestPowerCut(t *testing.T) {
 	t.Logf("seed %d (RDB_POWERCUT_SEED), %d cuts per sub-test", seed, cuts)
 	// Built without -race: the test is about the disk, and the race
 	// detector slows the nodes down several times.
-	saved := rdbBin
-	rdbBin = plainRDB(t)
-	defer func() { rdbBin = saved }()
+	usePlainRDB(t)
 
 	for i, tc := range []struct {
 		name   string
