@@ -116,6 +116,8 @@ type DB struct {
 	mu sync.Mutex // guards readers
 	// readers maps each driver connection of the read pool to its raw handle.
 	readers map[any]*sconn
+	// warm runs reads on long-lived goroutines (see warmPool).
+	warm *warmPool
 }
 
 // Open opens (creating if needed) the database at cfg.Path, configures the
@@ -126,6 +128,7 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}
 	cfg = cfg.withDefaults()
 	d := &DB{cfg: cfg, log: cfg.Logger, cache: map[string]uintptr{}, icache: map[string]uintptr{}, readers: map[any]*sconn{}}
+	d.warm = newWarmPool(cfg.MaxReaders)
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -230,6 +233,9 @@ func (d *DB) Close() error {
 	d.rw.Lock()
 	defer d.rw.Unlock()
 	err := d.closeConns()
+	if d.warm != nil {
+		d.warm.close()
+	}
 	if d.vfs != nil {
 		d.vfs.close()
 	}
@@ -297,6 +303,16 @@ func (d *DB) withReader(ctx context.Context, fn func(c *sconn) error) error {
 	if d.rdb == nil {
 		return errUnavailable
 	}
+	var err error
+	if perr := d.warm.run(ctx, func() { err = d.onReader(ctx, fn) }); perr != nil {
+		return fmt.Errorf("db: waiting for a reader: %w", perr)
+	}
+	return err
+}
+
+// onReader runs fn on a connection of the read pool, interrupting it when
+// ctx ends. The caller holds rw for reading.
+func (d *DB) onReader(ctx context.Context, fn func(c *sconn) error) error {
 	conn, err := d.rdb.Conn(ctx)
 	if err != nil {
 		if d.closed.Load() {

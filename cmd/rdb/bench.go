@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,6 +60,7 @@ type benchOptions struct {
 	endpoints   []string
 	workload    string
 	concurrency int
+	conns       int // 0: one per worker
 	duration    time.Duration
 	warmup      time.Duration
 	batch       int
@@ -139,7 +141,8 @@ and writes the reports and chart.svg to bench-results/<time>.`,
 	f := cmd.Flags()
 	f.StringSliceVar(&o.endpoints, "endpoints", []string{"127.0.0.1:5001"}, "client addresses of cluster nodes, comma-separated")
 	f.StringVar(&o.workload, "workload", workloadInsert, "insert, batch, point-read or mixed")
-	f.IntVar(&o.concurrency, "concurrency", 1, "number of concurrent workers, each with its own connection")
+	f.IntVar(&o.concurrency, "concurrency", 1, "number of concurrent workers")
+	f.IntVar(&o.conns, "conns", 0, "client connections the workers share, round-robin (default: one per worker)")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "measured run time")
 	f.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured run time before --duration")
 	f.IntVar(&o.batch, "batch", 100, "rows per request (batch workload)")
@@ -176,6 +179,9 @@ func (o *benchOptions) validate(changed func(string) bool) error {
 		reads = true
 	default:
 		return fmt.Errorf("--workload %q: want insert, batch, point-read or mixed", o.workload)
+	}
+	if o.conns < 0 || o.conns > benchMaxConcurrency {
+		return fmt.Errorf("--conns %d: want 1 to %d, or 0 for one per worker", o.conns, benchMaxConcurrency)
 	}
 	if o.concurrency < 1 || o.concurrency > benchMaxConcurrency {
 		return fmt.Errorf("--concurrency %d: want 1 to %d", o.concurrency, benchMaxConcurrency)
@@ -379,6 +385,7 @@ func (t *benchTopology) workerEndpoints(target string, i int) ([]string, error) 
 type benchReport struct {
 	Workload    string            `json:"workload"`
 	Concurrency int               `json:"concurrency"`
+	Conns       int               `json:"conns"`
 	DurationS   float64           `json:"duration_s"`
 	WarmupS     float64           `json:"warmup_s"`
 	Target      string            `json:"target"`
@@ -427,7 +434,7 @@ func newBenchReport(o *benchOptions, nodes []string, all, reads, writes *opStats
 		return float64(n) / secs
 	}
 	r := &benchReport{
-		Workload: o.workload, Concurrency: o.concurrency, DurationS: secs, WarmupS: o.warmup.Seconds(),
+		Workload: o.workload, Concurrency: o.concurrency, Conns: min(cmp.Or(o.conns, o.concurrency), o.concurrency), DurationS: secs, WarmupS: o.warmup.Seconds(),
 		Target: o.target, Nodes: nodes, ValueSize: o.valueSize,
 		Ops: all.ops, RowsDone: all.rows, OpsPerSec: rate(all.ops), RowsPerSec: rate(all.rows),
 		P50ms: ms(all.hist.Percentile(50)), P90ms: ms(all.hist.Percentile(90)), P99ms: ms(all.hist.Percentile(99)),
@@ -469,7 +476,7 @@ func (r *benchReport) writeText(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "target       %s (%s)\n", r.Target, strings.Join(r.Nodes, ", "))
-	fmt.Fprintf(w, "concurrency  %d\n", r.Concurrency)
+	fmt.Fprintf(w, "concurrency  %d (%d connections)\n", r.Concurrency, r.Conns)
 	fmt.Fprintf(w, "duration     %.2fs measured after %.2fs warmup", r.DurationS, r.WarmupS)
 	if r.Interrupted {
 		fmt.Fprint(w, " (interrupted)")
@@ -572,20 +579,29 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		return err
 	}
 
-	// Start the workers, each with its own client already connected.
+	// Start the workers with their clients already connected: worker i
+	// uses connection i mod --conns (each worker its own by default).
+	conns := o.conns
+	if conns == 0 {
+		conns = o.concurrency
+	}
+	clients := make([]*client.Client, min(conns, o.concurrency))
 	workers := make([]*benchWorker, o.concurrency)
 	nodeSet := map[string]bool{}
 	for i := range workers {
-		eps, err := topo.workerEndpoints(o.target, i)
-		if err != nil {
-			return err
+		c := clients[i%len(clients)]
+		if c == nil {
+			eps, err := topo.workerEndpoints(o.target, i)
+			if err != nil {
+				return err
+			}
+			nodeSet[eps[0]] = true
+			if c, err = client.New(client.Config{Endpoints: eps, RequestTimeout: o.timeout}); err != nil {
+				return err
+			}
+			defer c.Close()
+			clients[i%len(clients)] = c
 		}
-		nodeSet[eps[0]] = true
-		c, err := client.New(client.Config{Endpoints: eps, RequestTimeout: o.timeout})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		workers[i] = &benchWorker{c: c, rng: rng, value: randomText(rng, o.valueSize)}
 	}
