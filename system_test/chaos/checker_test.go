@@ -139,3 +139,52 @@ func TestParseScenarios(t *testing.T) {
 		t.Fatal("bogus scenario accepted")
 	}
 }
+
+func regLogRows(pairs ...int64) []*command.Row {
+	var out []*command.Row
+	for i := 0; i+1 < len(pairs); i += 2 {
+		out = append(out, &command.Row{Values: []*command.Value{command.Integer(pairs[i]), command.Integer(pairs[i+1])}})
+	}
+	return out
+}
+
+func TestJudgeRegisterLog(t *testing.T) {
+	ops := []Op{
+		regOp("write", "", 1, 1, 0, 10, OK),
+		regOp("write", "", 1, 2, 20, 30, Failed),
+		regOp("write", "", 2, 3, 40, math.MaxInt64, Unknown),
+		regOp("write", "", 2, 4, 50, math.MaxInt64, Unknown),
+		regOp("read", "strong", 1, 1, 60, 70, OK),
+	}
+	committed, anomalies, in, out := judgeRegisterLog(regLogRows(1, 1, 3, 2), ops)
+	if len(anomalies) != 0 || !committed[1] || !committed[3] || committed[4] || in != 1 || out != 1 {
+		t.Fatalf("clean log: committed %v anomalies %q unknown in/out %d/%d", committed, anomalies, in, out)
+	}
+	_, anomalies, _, _ = judgeRegisterLog(regLogRows(2, 1, 3, 2, 3, 2, 9, 1, 4, 1), ops)
+	got := strings.Join(anomalies, "\n")
+	for _, want := range []string{"acknowledged writes missing", "definitely failed writes", "more than once", "never written", "under another key"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("anomalies %q lack %q", got, want)
+		}
+	}
+}
+
+// An unknown write that the log shows never applied cannot explain a
+// read of its value: resolution makes the checker stricter.
+func TestRegisterCheck_unknownResolved(t *testing.T) {
+	ops := []Op{
+		regOp("write", "", 1, 1, 0, 10, OK),
+		regOp("write", "", 1, 2, 20, math.MaxInt64, Unknown),
+		regOp("read", "strong", 1, 2, 40, 50, OK),
+	}
+	env := &checkEnv{ctx: context.Background(), ops: ops, dir: t.TempDir(), log: slog.New(slog.DiscardHandler)}
+	if v := newRegister().judge(env, ops, nil); len(v.Anomalies) != 0 {
+		t.Fatalf("unresolved: anomalies %q, want none", v.Anomalies)
+	}
+	if v := newRegister().judge(env, ops, map[int64]bool{1: true, 2: true}); len(v.Anomalies) != 0 {
+		t.Fatalf("took effect: anomalies %q, want none", v.Anomalies)
+	}
+	if v := newRegister().judge(env, ops, map[int64]bool{1: true}); len(v.Anomalies) == 0 {
+		t.Fatal("never applied: no anomaly for a strong read of its value")
+	}
+}

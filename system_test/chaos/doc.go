@@ -53,6 +53,12 @@
 //     LINEARIZABLE and STRONG reads are checked with porcupine per key,
 //     keys retired after 500 operations; a checker timeout is a failure.
 //     WEAK and NONE reads must return a value that was written (or 0).
+//     Each write also appends (v, k) to reg_log in its transaction; at
+//     the end a STRONG read of reg_log must hold every acknowledged write
+//     once and no failed or never issued one, and it resolves the unknown
+//     writes: those absent never took effect and are checked as failed
+//     (so a read of their value is an anomaly), as etcd's robustness
+//     suite resolves them against its WAL.
 //   - bank (W2): 8 accounts of 100; a transfer is one transactional
 //     request whose debit requires the balance and whose credit requires
 //     the debit (changes() = 1). Every read at every level, and every
