@@ -24,7 +24,7 @@ func (n *Node) loop(ctx context.Context) error {
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
 	readRetry := time.Duration(n.cfg.ElectionTicks) * n.cfg.TickInterval / 2
-	var lastRegister time.Time
+	var lastRegister, lastSelfProposal time.Time
 
 	for {
 		select {
@@ -36,11 +36,15 @@ func (n *Node) loop(ctx context.Context) error {
 			// A round that raft silently dropped (no leader, leader
 			// change) is re-issued with a fresh context.
 			n.reads.requeue(now, readRetry)
+			// A new leader publishes its own addresses on the first tick
+			// it has caught up (clients ask the member table where the
+			// leader is), and retries a lost proposal after a second.
+			if n.IsLeader() && now.Sub(lastSelfProposal) > time.Second && n.shouldRegister() {
+				lastSelfProposal = now
+				n.proposeSelf()
+			}
 			if now.Sub(lastRegister) > time.Second {
 				lastRegister = now
-				if n.IsLeader() && n.shouldRegister() {
-					n.proposeSelf()
-				}
 				n.registerAnnounced()
 			}
 			n.maybePromote()

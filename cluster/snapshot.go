@@ -73,19 +73,22 @@ func (n *Node) IncomingSnapshotDir() string { return n.incomingDir() }
 // last compaction. Called by the loop after apply.
 func (n *Node) maybeCompact() error {
 	applied, _ := n.applied.get()
-	// The database can be ahead of the log: after a crash between
-	// swapping in a received snapshot and recording it in the WAL, or a
-	// power loss that lost a commit-only HardState update. The raft
-	// snapshot must name an entry this log holds as committed.
-	if hs, _, err := n.store.storage.InitialState(); err == nil && hs.GetCommit() < applied {
-		applied = hs.GetCommit()
-	}
 	last := n.store.snapshot.GetIndex()
 	if applied <= last {
 		return nil
 	}
 	if applied-last < n.cfg.SnapshotEntries && n.bytesSinceSnap < n.cfg.SnapshotLogBytes {
 		return nil
+	}
+	// The database can be ahead of the log: after a crash between
+	// swapping in a received snapshot and recording it in the WAL, or a
+	// power loss that lost a commit-only HardState update. The raft
+	// snapshot must name an entry this log holds as committed.
+	if hs, _, err := n.store.storage.InitialState(); err == nil && hs.GetCommit() < applied {
+		applied = hs.GetCommit()
+		if applied <= last {
+			return nil
+		}
 	}
 	// The state the dropped entries produced must be on disk first:
 	// SQLite runs with synchronous=NORMAL (no fsync per commit).
