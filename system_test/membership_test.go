@@ -3,6 +3,7 @@ package system_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -753,8 +754,8 @@ func TestNodeOfAnotherClusterIsRefused(t *testing.T) {
 	ours := mustStatus(t, c.Nodes[0]).GetClusterId()
 
 	// Node 3 dies; a one-node cluster of its own takes its addresses.
-	// (Clients are given only nodes 1 and 2 from now on: a client's
-	// endpoint list does not check cluster ids.)
+	// (Plain clients are given only nodes 1 and 2 from now on: only a
+	// client pinned with Config.ClusterID checks cluster ids.)
 	cl = newClient(t, c.Nodes[0].ClientAddr, c.Nodes[1].ClientAddr)
 	old := c.Nodes[2]
 	old.Kill(t)
@@ -806,6 +807,34 @@ func TestNodeOfAnotherClusterIsRefused(t *testing.T) {
 	st := mustStatus(t, stranger)
 	if len(st.GetMembers()) != 1 {
 		t.Fatalf("the stranger's members: %v", st.GetMembers())
+	}
+
+	// A client pinned to our cluster id is refused by the stranger, even
+	// where a plain client would have read from or written to it, and
+	// works with our nodes.
+	pinned, err := client.New(client.Config{Endpoints: []string{stranger.ClientAddr}, ClusterID: fmt.Sprintf("%016x", ours)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pinned.Close()
+	_, err = pinned.Execute(context.Background(), &rpcpb.ExecuteRequest{Statements: []*command.Statement{stmt(t, "CREATE TABLE pinned (x)")}})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), want[:30]) {
+		t.Fatalf("pinned write to the stranger: %v, want FailedPrecondition %q", err, want[:30])
+	}
+	_, err = pinned.Query(context.Background(), &rpcpb.QueryRequest{Statements: []*command.Statement{stmt(t, "SELECT 1")}, Consistency: rpcpb.Consistency_CONSISTENCY_NONE})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("pinned read from the stranger: %v, want FailedPrecondition", err)
+	}
+	if _, err := client.New(client.Config{Endpoints: []string{stranger.ClientAddr}, ClusterID: "not-hex"}); !errors.Is(err, client.ErrBadConfig) {
+		t.Fatalf("malformed cluster id: %v, want ErrBadConfig", err)
+	}
+	ourPinned, err := client.New(client.Config{Endpoints: []string{c.Nodes[1].ClientAddr}, ClusterID: fmt.Sprintf("%016x", ours)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ourPinned.Close()
+	if _, err := ourPinned.Execute(context.Background(), &rpcpb.ExecuteRequest{Statements: []*command.Statement{stmt(t, "INSERT INTO t (v) VALUES ('pinned')")}}); err != nil {
+		t.Fatalf("pinned write through our follower: %v", err)
 	}
 
 	// The real node 3 comes back (the stranger gone) and catches up.

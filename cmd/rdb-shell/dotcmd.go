@@ -478,7 +478,7 @@ func (s *shell) dotConnect(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	cl, err := client.New(client.Config{Endpoints: eps, RequestTimeout: s.timeout})
+	cl, err := client.New(client.Config{Endpoints: eps, RequestTimeout: s.timeout, ClusterID: s.clusterID})
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ type options struct {
 	bail        bool
 	headers     bool
 	timeout     time.Duration
+	clusterID   string
 }
 
 // run parses args, runs the shell and returns the exit status: 0 when
@@ -64,6 +65,7 @@ it is interactive. Enter ".help" in the shell for its commands.`,
 	f.BoolVar(&opts.bail, "bail", false, "stop at the first error")
 	f.BoolVar(&opts.headers, "headers", true, "print column headers (default on, except for the csv output used when stdout is not a terminal)")
 	f.DurationVar(&opts.timeout, "timeout", defaultTimeout, "time limit of each statement")
+	f.StringVar(&opts.clusterID, "cluster-id", "", "refuse nodes of any other cluster (the id `rdb status` prints)")
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
@@ -79,7 +81,7 @@ it is interactive. Enter ".help" in the shell for its commands.`,
 func runShell(cmd *cobra.Command, opts options, stdin *os.File, stdout, stderr io.Writer) (int, error) {
 	ctx := context.Background()
 	interactive := opts.command == "" && isTerminal(stdin) && isTerminal(stdout)
-	st := settings{bail: opts.bail, timeout: opts.timeout, interactive: interactive}
+	st := settings{bail: opts.bail, timeout: opts.timeout, interactive: interactive, clusterID: opts.clusterID}
 	for _, e := range strings.Split(opts.endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {
 			st.endpoints = append(st.endpoints, e)

@@ -37,6 +37,8 @@ type settings struct {
 	printer     printer
 	bail        bool
 	timeout     time.Duration
+	// clusterID pins the client to one cluster (client.Config.ClusterID).
+	clusterID string
 	// interactive is set for a terminal session: write summaries and
 	// failover notes are printed, and errors carry no line numbers.
 	interactive bool
@@ -76,7 +78,7 @@ type shell struct {
 }
 
 func newShell(st settings, stdout, stderr io.Writer) (*shell, error) {
-	cl, err := client.New(client.Config{Endpoints: st.endpoints, RequestTimeout: st.timeout})
+	cl, err := client.New(client.Config{Endpoints: st.endpoints, RequestTimeout: st.timeout, ClusterID: st.clusterID})
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +299,7 @@ func (s *shell) connect(ctx context.Context) (string, error) {
 		// Start with the endpoint that answered, rather than fail over to
 		// it one dial timeout at a time.
 		eps := rotateTo(s.cl.Endpoints(), first)
-		cl, err := client.New(client.Config{Endpoints: eps, RequestTimeout: s.timeout})
+		cl, err := client.New(client.Config{Endpoints: eps, RequestTimeout: s.timeout, ClusterID: s.clusterID})
 		if err != nil {
 			return "", err
 		}

@@ -23,12 +23,13 @@ import (
 type clusterOptions struct {
 	endpoints string
 	timeout   time.Duration
+	clusterID string
 }
 
 // withClient runs fn with a client of the endpoints and a context bounded
 // by --timeout.
 func (o *clusterOptions) withClient(parent context.Context, fn func(ctx context.Context, c *client.Client) error) error {
-	c, err := client.New(client.Config{Endpoints: strings.Split(o.endpoints, ","), RequestTimeout: o.timeout})
+	c, err := client.New(client.Config{Endpoints: strings.Split(o.endpoints, ","), RequestTimeout: o.timeout, ClusterID: o.clusterID})
 	if err != nil {
 		return err
 	}
@@ -54,6 +55,7 @@ runs at a time.`,
 	}
 	cmd.PersistentFlags().StringVar(&o.endpoints, "endpoint", "127.0.0.1:5001", "client address of a member (or several, comma-separated)")
 	cmd.PersistentFlags().DurationVar(&o.timeout, "timeout", 30*time.Second, "deadline for the call")
+	cmd.PersistentFlags().StringVar(&o.clusterID, "cluster-id", "", "refuse nodes of any other cluster (the id `rdb status` prints)")
 	cmd.AddCommand(newMembersCommand(o), newAddCommand(o), newRemoveCommand(o), newPromoteCommand(o), newTransferCommand(o))
 	return cmd
 }

@@ -308,8 +308,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	clientSrv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(rpcMetrics.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(rpcMetrics.StreamInterceptor),
+		grpc.ChainUnaryInterceptor(rpcMetrics.UnaryInterceptor, rpc.ClusterIDUnaryInterceptor(node)),
+		grpc.ChainStreamInterceptor(rpcMetrics.StreamInterceptor, rpc.ClusterIDStreamInterceptor(node)),
 		grpc.MaxRecvMsgSize(server.MaxRecvMsgSize()),
 		grpc.MaxConcurrentStreams(1024),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),

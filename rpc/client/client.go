@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"rdb/command"
@@ -40,7 +42,17 @@ type Config struct {
 	MaxMessageSize int
 	// Logger receives failover events; nil discards them.
 	Logger *slog.Logger
+	// ClusterID, when set, pins the client to one cluster: the cluster id
+	// `rdb status` prints (16 hex digits). Every call carries it, and a
+	// node of another cluster refuses the call with FailedPrecondition
+	// before doing anything, so endpoints that point at the wrong cluster
+	// (a reused address, a mistyped list) cannot read or write there.
+	ClusterID string
 }
+
+// MetadataClusterID is the gRPC metadata key that carries
+// Config.ClusterID.
+const MetadataClusterID = "rdb-cluster-id"
 
 func (c Config) withDefaults() Config {
 	if c.DialTimeout <= 0 {
@@ -82,6 +94,11 @@ func New(cfg Config) (*Client, error) {
 		return nil, ErrNoEndpoints
 	}
 	cfg.Endpoints = eps
+	if cfg.ClusterID = strings.TrimSpace(cfg.ClusterID); cfg.ClusterID != "" {
+		if id, err := strconv.ParseUint(cfg.ClusterID, 16, 64); err != nil || id == 0 {
+			return nil, fmt.Errorf("%w: cluster id %q: want up to 16 hex digits, not zero", ErrBadConfig, cfg.ClusterID)
+		}
+	}
 	return &Client{cfg: cfg, conns: make(map[string]*grpc.ClientConn)}, nil
 }
 
@@ -120,12 +137,22 @@ func (c *Client) conn(endpoint string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[endpoint]; ok {
 		return cc, nil
 	}
-	cc, err := grpc.NewClient(endpoint,
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(c.cfg.MaxMessageSize),
 			grpc.MaxCallSendMsgSize(c.cfg.MaxMessageSize)),
-	)
+	}
+	if id := c.cfg.ClusterID; id != "" {
+		opts = append(opts,
+			grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
+				return invoker(metadata.AppendToOutgoingContext(ctx, MetadataClusterID, id), method, req, reply, cc, callOpts...)
+			}),
+			grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
+				return streamer(metadata.AppendToOutgoingContext(ctx, MetadataClusterID, id), desc, cc, method, callOpts...)
+			}))
+	}
+	cc, err := grpc.NewClient(endpoint, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("client: endpoint %s: %w", endpoint, err)
 	}

@@ -26,6 +26,8 @@ var (
 	ErrNoEndpoints = errors.New("client: no endpoints")
 	// ErrClosed means the client was closed.
 	ErrClosed = errors.New("client: closed")
+	// ErrBadConfig means a Config field is malformed.
+	ErrBadConfig = errors.New("client: bad config")
 )
 
 // reason returns the ErrorInfo reason of a gRPC error, or "".
