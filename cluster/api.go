@@ -73,7 +73,7 @@ func (n *Node) proposeAndWait(ctx context.Context, cmd *command.Command) (*Write
 	if len(data) > n.cfg.MaxProposalBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), n.cfg.MaxProposalBytes)
 	}
-	ch := n.waiters.register(cmd.RequestId)
+	ch := n.waiters.register(cmd.RequestId, cmd, data)
 	select {
 	case n.propc <- proposal{data: data, requestID: cmd.RequestId}:
 	case <-ctx.Done():

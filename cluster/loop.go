@@ -361,11 +361,14 @@ func (n *Node) apply(ctx context.Context, ents []*raftpb.Entry) error {
 			confs[i] = ce
 			batch[i].Command = memberCommand(ce)
 		case len(e.GetData()) > 0:
-			cmd, err := command.Unmarshal(e.GetData())
-			if err != nil {
-				// An entry this node cannot read would make it diverge:
-				// stop rather than skip it.
-				return fmt.Errorf("apply index %d: %w", e.GetIndex(), err)
+			cmd := n.waiters.proposed(e.GetData())
+			if cmd == nil {
+				var err error
+				if cmd, err = command.Unmarshal(e.GetData()); err != nil {
+					// An entry this node cannot read would make it
+					// diverge: stop rather than skip it.
+					return fmt.Errorf("apply index %d: %w", e.GetIndex(), err)
+				}
 			}
 			batch[i].Command = cmd
 			batch[i].WantResults = cmd.GetProposerId() == n.cfg.ID && cmd.GetRequestId() != 0 && n.waiters.has(cmd.GetRequestId())

@@ -71,7 +71,7 @@ func (n *Node) submitConf(ctx context.Context, change *raftpb.ConfChangeSingle, 
 		validate:  validate,
 		deadline:  deadline,
 	}
-	ch := n.waiters.register(reqID)
+	ch := n.waiters.register(reqID, nil, nil)
 	select {
 	case n.confc <- req:
 	case <-ctx.Done():

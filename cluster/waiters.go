@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"sync"
 
 	"rdb/command"
@@ -17,19 +18,37 @@ type applyResult struct {
 // waiters maps request ids of this node's in-flight proposals to the
 // channels their callers wait on. Callers register before proposing; the
 // loop delivers; a caller that gives up removes its entry.
+//
+// A waiter also keeps the command it proposed and its encoding: the
+// leader finds its own committed entries by request id and, when the bytes
+// are the same, takes the command instead of decoding what it encoded (a
+// tenth of the leader's CPU for 100-row batches). raft copies entry data,
+// so the bytes are compared, not their address. A miss (a restart, another
+// proposer) just decodes.
 type waiters struct {
 	mu sync.Mutex // guards m
-	m  map[uint64]chan applyResult
+	m  map[uint64]*waiter
 }
 
-func newWaiters() *waiters { return &waiters{m: make(map[uint64]chan applyResult)} }
+type waiter struct {
+	id   uint64
+	ch   chan applyResult
+	data []byte
+	cmd  *command.Command
+}
 
-func (w *waiters) register(id uint64) chan applyResult {
-	ch := make(chan applyResult, 1)
+func newWaiters() *waiters {
+	return &waiters{m: make(map[uint64]*waiter)}
+}
+
+// register records a proposal of cmd, encoded as data, under id. cmd and
+// data must not change afterwards.
+func (w *waiters) register(id uint64, cmd *command.Command, data []byte) chan applyResult {
+	wt := &waiter{id: id, ch: make(chan applyResult, 1), data: data, cmd: cmd}
 	w.mu.Lock()
-	w.m[id] = ch
+	w.m[id] = wt
 	w.mu.Unlock()
-	return ch
+	return wt.ch
 }
 
 func (w *waiters) has(id uint64) bool {
@@ -37,6 +56,22 @@ func (w *waiters) has(id uint64) bool {
 	defer w.mu.Unlock()
 	_, ok := w.m[id]
 	return ok
+}
+
+// proposed returns the command a waiting proposer encoded as data, or
+// nil.
+func (w *waiters) proposed(data []byte) *command.Command {
+	id, ok := command.PeekRequestID(data)
+	if !ok || id == 0 {
+		return nil
+	}
+	w.mu.Lock()
+	wt := w.m[id]
+	w.mu.Unlock()
+	if wt == nil || wt.cmd == nil || !bytes.Equal(wt.data, data) {
+		return nil
+	}
+	return wt.cmd
 }
 
 func (w *waiters) remove(id uint64) {
@@ -48,11 +83,11 @@ func (w *waiters) remove(id uint64) {
 // deliver hands r to the waiter of id, if any, and forgets it.
 func (w *waiters) deliver(id uint64, r applyResult) {
 	w.mu.Lock()
-	ch, ok := w.m[id]
+	wt, ok := w.m[id]
 	delete(w.m, id)
 	w.mu.Unlock()
 	if ok {
-		ch <- r
+		wt.ch <- r
 	}
 }
 
@@ -60,10 +95,10 @@ func (w *waiters) deliver(id uint64, r applyResult) {
 func (w *waiters) failAll(err error) {
 	w.mu.Lock()
 	m := w.m
-	w.m = make(map[uint64]chan applyResult)
+	w.m = make(map[uint64]*waiter)
 	w.mu.Unlock()
-	for _, ch := range m {
-		ch <- applyResult{err: err}
+	for _, wt := range m {
+		wt.ch <- applyResult{err: err}
 	}
 }
 

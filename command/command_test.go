@@ -99,3 +99,27 @@ func TestLimits_Validate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPeekRequestID(t *testing.T) {
+	st, err := NewStatement("INSERT INTO t VALUES (?)", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []uint64{0, 1, 300, 1 << 63} {
+		data, err := Marshal(&Command{Type: CommandType_COMMAND_TYPE_EXECUTE, ProposerId: 2, RequestId: id, Statements: []*Statement{st}, TimeUnixNanos: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := PeekRequestID(data); !ok || got != id {
+			t.Errorf("PeekRequestID = %d, %v; want %d", got, ok, id)
+		}
+		if _, ok := PeekRequestID(data[:len(data)-1]); ok {
+			t.Errorf("id %d: a truncated encoding peeked as well-formed", id)
+		}
+	}
+	for _, bad := range [][]byte{nil, {0x7f}, {EncodingV1, 0xff}} {
+		if _, ok := PeekRequestID(bad); ok {
+			t.Errorf("PeekRequestID(%x) ok", bad)
+		}
+	}
+}

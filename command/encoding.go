@@ -3,6 +3,7 @@ package command
 import (
 	"fmt"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -51,3 +52,37 @@ func Unmarshal(data []byte) (*Command, error) {
 	}
 	return cmd, nil
 }
+
+// PeekRequestID returns the request id of an encoded command without
+// decoding the rest, or false when data is not a well-formed encoding.
+// It lets a proposer recognise its own entries cheaply.
+func PeekRequestID(data []byte) (uint64, bool) {
+	if len(data) == 0 || data[0] != EncodingV1 {
+		return 0, false
+	}
+	b := data[1:]
+	var id uint64
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, false
+		}
+		b = b[n:]
+		if num == requestIDField && typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return 0, false
+			}
+			id, b = v, b[n:] // the last occurrence wins, as in decoding
+			continue
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return 0, false
+		}
+		b = b[n:]
+	}
+	return id, true
+}
+
+// requestIDField is Command.request_id's field number.
+const requestIDField = 4

@@ -268,6 +268,16 @@ func (d *DB) Members(ctx context.Context) ([]*command.Member, error) {
 
 // isVacuumInto reports whether sql is a VACUUM ... INTO statement.
 func isVacuumInto(sql string) bool {
+	// Fast path (this runs for every applied statement): most do not
+	// start with VACUUM.
+	if w := firstWord(sql); w != "" && !strings.EqualFold(w, "VACUUM") {
+		return false
+	}
+	return vacuumIntoWords(sql)
+}
+
+// vacuumIntoWords is isVacuumInto without the fast path.
+func vacuumIntoWords(sql string) bool {
 	words := strings.FieldsFunc(strings.ToUpper(stripComments(sql)), func(r rune) bool {
 		return unicode.IsSpace(r) || r == ';' || r == '(' || r == ')'
 	})
@@ -280,6 +290,35 @@ func isVacuumInto(sql string) bool {
 		}
 	}
 	return false
+}
+
+// firstWord returns the first word of sql after whitespace and comments,
+// without allocating.
+func firstWord(sql string) string {
+	i := 0
+	for i < len(sql) {
+		switch {
+		case sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r' || sql[i] == '\f' || sql[i] == '\v' || sql[i] == ';' || sql[i] == '(':
+			i++
+		case strings.HasPrefix(sql[i:], "--"):
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+		case strings.HasPrefix(sql[i:], "/*"):
+			end := strings.Index(sql[i+2:], "*/")
+			if end < 0 {
+				return ""
+			}
+			i += 2 + end + 2
+		default:
+			j := i
+			for j < len(sql) && (sql[j] >= 'a' && sql[j] <= 'z' || sql[j] >= 'A' && sql[j] <= 'Z') {
+				j++
+			}
+			return sql[i:j]
+		}
+	}
+	return ""
 }
 
 // stripComments removes SQL comments outside string literals.
