@@ -11,6 +11,7 @@
 #   DURATION     measured seconds per run (default 5)
 #   WARMUP       unmeasured seconds before each run (default 1)
 #   CONCURRENCY  concurrency levels (default "1 2 4 8 16 32 64")
+#   CONNS        client connections the workers share (default: one per worker)
 #   OUT          output directory (default bench-results/<UTC time>)
 #   TITLE        chart title (default: rdb bench, 3 nodes on loopback, <date>)
 #   GO           go command (default go)
@@ -24,6 +25,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 CONCURRENCY=${CONCURRENCY:-"1 2 4 8 16 32 64"}
+CONNS=${CONNS:-0}
 OUT=${OUT:-bench-results/$(date -u +%Y%m%d-%H%M%S)}
 TITLE=${TITLE:-"rdb bench, 3 nodes on loopback, $(date -u +%Y-%m-%d)"}
 GO=${GO:-go}
@@ -116,7 +118,7 @@ n=0
 for run in "${runs[@]}"; do
 	read -r workload consistency target <<<"$run"
 	args=(--endpoints "$EP" --workload "$workload" --target "$target"
-		--duration "${DURATION}s" --warmup "${WARMUP}s" --format json --progress=false)
+		--duration "${DURATION}s" --warmup "${WARMUP}s" --format json --progress=false --conns "$CONNS")
 	name=$workload-$target
 	label="$workload -> $target"
 	if [ "$consistency" != - ]; then
