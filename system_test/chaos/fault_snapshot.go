@@ -141,10 +141,9 @@ func (n *nemesis) blackholeUntilSnapshot(ctx context.Context, leader *node) erro
 	leaderNow := n.c.leader(ctx)
 	var leaderLog int64
 	if leaderNow != nil {
-		if fi, err := os.Stat(leaderNow.logPath); err == nil {
-			leaderLog = fi.Size()
-		}
+		leaderLog = logSize(leaderNow)
 	}
+	victimLog := logSize(victim)
 	n.tl.add("leader's first index %d > %d: heal node %d's links; it must install a snapshot", first, last+1, victim.id)
 	n.c.healLinks()
 	healed = true
@@ -152,6 +151,12 @@ func (n *nemesis) blackholeUntilSnapshot(ctx context.Context, leader *node) erro
 	if precise {
 		if !n.waitExit(ctx, victim, installWithin) {
 			n.tl.add("node %d did not reach %s within %s", victim.id, point, installWithin)
+			return nil
+		}
+		if !logHas(victim.logPath, victimLog, "failpoint "+point+": kill") {
+			// Not our kill: a crash. Leave it down for the final check,
+			// which reports a node that exited on its own.
+			n.tl.add("node %d exited, but not at failpoint %s: a crash (left down)", victim.id, point)
 			return nil
 		}
 		n.tl.add("node %d killed itself (SIGKILL) at failpoint %s: kill -9 during snapshot install", victim.id, point)
@@ -213,14 +218,38 @@ func (n *nemesis) waitExit(ctx context.Context, nd *node, within time.Duration) 
 func (n *nemesis) waitLogLine(ctx context.Context, path string, offset int64, sub string, within time.Duration) bool {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if b, err := os.ReadFile(path); err == nil && int64(len(b)) > offset {
-			for _, line := range bytes.Split(b[offset:], []byte("\n")) {
-				if bytes.Contains(line, []byte("snapshot sent")) && bytes.Contains(line, []byte(sub)) {
-					return true
-				}
-			}
+		if logHas(path, offset, "snapshot sent", sub) {
+			return true
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
+// logSize returns the size of nd's log file (0 if unknown).
+func logSize(nd *node) int64 {
+	fi, err := os.Stat(nd.logPath)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// logHas reports whether a line of the log at path, from byte offset on,
+// contains every one of subs.
+func logHas(path string, offset int64, subs ...string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(len(b)) <= offset {
+		return false
+	}
+	for _, line := range bytes.Split(b[offset:], []byte("\n")) {
+		all := true
+		for _, s := range subs {
+			all = all && bytes.Contains(line, []byte(s))
+		}
+		if all {
+			return true
+		}
 	}
 	return false
 }
