@@ -125,7 +125,7 @@ func newCluster(bin, dir string, n int, timing Timing, nw *netns, scenario Scena
 	}
 	admin, err := client.New(client.Config{Endpoints: c.endpoints(), DialTimeout: time.Second, RequestTimeout: 5 * time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("chaos: admin client: %w", err)
+		return nil, errors.Join(fmt.Errorf("chaos: admin client: %w", err), c.closeProxies())
 	}
 	c.admin = admin
 	return c, nil
