@@ -6,6 +6,7 @@ import (
 	"debug/buildinfo"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -20,7 +21,8 @@ import (
 //     and only a snapshot can catch it up. The run's compaction is forced
 //     to --snapshot-entries 50 --snapshot-trailing 10 (adjustTiming), so
 //     this takes seconds under the workload.
-//  3. Arm a failpoint in the follower (through its RDB_FAILPOINTS_FILE,
+//  3. Pick a kill point at random; for a failpoint, arm it in the
+//     follower (through its RDB_FAILPOINTS_FILE,
 //     which it re-reads on every hit): snapshotBeforeInstall=kill (the
 //     received file is verified, the live database not yet replaced) or
 //     snapshotAfterInstall=kill (the database is swapped in, the WAL does
@@ -34,19 +36,30 @@ import (
 //     The run's final check requires the same applied index and hash on
 //     every node.
 //
-// The failpoint needs an rdb built with -tags failpoints (the chaos
-// runner and TestChaos add the tag when a scenario needs it). With a
-// binary without failpoints, the harness instead sends SIGKILL as soon as
-// the leader logs that it sent the snapshot, which lands in or just after
-// the install (best effort; the timeline says which way was used).
+// The third kill point, "receive", is a SIGKILL from the harness as soon
+// as a received file (snapshots/incoming/recv-*.db) appears in the
+// follower's data directory, polled every millisecond: the kill lands
+// while the file streams in or is verified (PRAGMA integrity_check), or,
+// for a small file, just after (best effort; the restart must cope with
+// a partial file either way).
+//
+// The failpoints need an rdb built with -tags failpoints (the chaos
+// runner and TestChaos add the tag when a scenario needs it); with a
+// binary without failpoints every kill is a "receive" one. The timeline
+// says which kill each injection used.
 const (
 	compactWithin = 30 * time.Second // for the leader to compact past the victim
 	installWithin = 30 * time.Second // for the snapshot to reach the install
 	catchUpWithin = 30 * time.Second // for the restarted victim
 )
 
-// snapshotKillPoints are the failpoints the victim is killed at.
-var snapshotKillPoints = []string{"snapshotBeforeInstall", "snapshotAfterInstall"}
+// receiveKill names the kill by the harness while the snapshot file is
+// received or verified.
+const receiveKill = "receive"
+
+// snapshotKillPoints are where the victim is killed: two failpoints and
+// receiveKill.
+var snapshotKillPoints = []string{"snapshotBeforeInstall", "snapshotAfterInstall", receiveKill}
 
 // needsFailpoints reports whether the scenario wants an rdb built with
 // the failpoints tag.
@@ -130,25 +143,36 @@ func (n *nemesis) blackholeUntilSnapshot(ctx context.Context, leader *node) erro
 		return nil
 	}
 
-	precise := hasFailpoints(n.c.bin)
+	// The kill point: a failpoint inside the install, or (receiveKill, and
+	// always for a binary without failpoints) a SIGKILL from the harness
+	// while the received file is being streamed or verified.
 	point := snapshotKillPoints[n.rng.IntN(len(snapshotKillPoints))]
-	if precise {
+	if !hasFailpoints(n.c.bin) {
+		point = receiveKill
+	}
+	if point != receiveKill {
 		if err := armFailpoints(victim, point+"=kill"); err != nil {
 			return err
 		}
 		defer func() { _ = armFailpoints(victim, "") }()
-	}
-	leaderNow := n.c.leader(ctx)
-	var leaderLog int64
-	if leaderNow != nil {
-		leaderLog = logSize(leaderNow)
 	}
 	victimLog := logSize(victim)
 	n.tl.add("leader's first index %d > %d: heal node %d's links; it must install a snapshot", first, last+1, victim.id)
 	n.c.healLinks()
 	healed = true
 
-	if precise {
+	if point == receiveKill {
+		incoming := filepath.Join(victim.dataDir, "snapshots", "incoming")
+		file, ok := n.waitReceiving(ctx, incoming, installWithin)
+		if !ok {
+			n.tl.add("node %d received no snapshot within %s", victim.id, installWithin)
+			return nil
+		}
+		if err := victim.kill(); err != nil {
+			return err
+		}
+		n.tl.add("kill -9 node %d while it receives or verifies the snapshot (%s seen)", victim.id, file)
+	} else {
 		if !n.waitExit(ctx, victim, installWithin) {
 			n.tl.add("node %d did not reach %s within %s", victim.id, point, installWithin)
 			return nil
@@ -160,15 +184,9 @@ func (n *nemesis) blackholeUntilSnapshot(ctx context.Context, leader *node) erro
 			return nil
 		}
 		n.tl.add("node %d killed itself (SIGKILL) at failpoint %s: kill -9 during snapshot install", victim.id, point)
-	} else {
-		if leaderNow == nil || !n.waitLogLine(ctx, leaderNow.logPath, leaderLog, fmt.Sprintf("to=%d ", victim.id), installWithin) {
-			n.tl.add("no snapshot sent to node %d within %s (binary without failpoints)", victim.id, installWithin)
-			return nil
+		if err := armFailpoints(victim, ""); err != nil {
+			return err
 		}
-		n.tl.add("leader sent the snapshot: kill -9 node %d (binary without failpoints: in or just after the install)", victim.id)
-	}
-	if err := armFailpoints(victim, ""); precise && err != nil {
-		return err
 	}
 	if err := victim.kill(); err != nil {
 		return err
@@ -213,17 +231,18 @@ func (n *nemesis) waitExit(ctx context.Context, nd *node, within time.Duration) 
 	return false
 }
 
-// waitLogLine polls the log at path, from byte offset, for a "snapshot
-// sent" line containing sub.
-func (n *nemesis) waitLogLine(ctx context.Context, path string, offset int64, sub string, within time.Duration) bool {
+// waitReceiving polls dir (a node's incoming snapshot directory) every
+// millisecond until a received file (recv-*.db) is there, and returns its
+// name.
+func (n *nemesis) waitReceiving(ctx context.Context, dir string, within time.Duration) (string, bool) {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if logHas(path, offset, "snapshot sent", sub) {
-			return true
+		if m, _ := filepath.Glob(filepath.Join(dir, "recv-*.db")); len(m) > 0 {
+			return filepath.Base(m[0]), true
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
-	return false
+	return "", false
 }
 
 // logSize returns the size of nd's log file (0 if unknown).
