@@ -37,7 +37,7 @@ func TestChaos(t *testing.T) {
 		{PartitionHalves, 7},        // 5 nodes, election 100ms, snapshot-entries 50
 		{KillAll, 3},                // election 2s, snapshot-entries 50
 		{LossyLinks, 1},             // election 100ms (F7; slow-links runs in make chaos)
-		{BlackholeUntilSnapshot, 1}, // election 100ms; its first kills hit both install failpoints
+		{BlackholeUntilSnapshot, 2}, // election 1s; kills while receiving and at both install failpoints
 	}
 	var sum Summary
 	for _, r := range runs {
