@@ -93,8 +93,9 @@
 // only the link scenarios use proxies (fault_links.go). F11 forces
 // compaction to 50 entries and kills the follower through the failpoints
 // snapshotBeforeInstall/snapshotAfterInstall=kill, armed in its
-// RDB_FAILPOINTS_FILE; the runner and TestChaos build rdb with
-// -tags failpoints for it (fault_snapshot.go).
+// RDB_FAILPOINTS_FILE, or by SIGKILL while the snapshot file is received;
+// the runner and TestChaos build rdb with -tags failpoints for it
+// (fault_snapshot.go).
 //
 // # Concurrency
 //
