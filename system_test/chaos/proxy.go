@@ -75,6 +75,7 @@ func (m LinkMode) String() string {
 
 // LinkFault is the behaviour of one direction of a link.
 type LinkFault struct {
+	// Mode is what happens to each chunk; the zero value passes.
 	Mode LinkMode
 	// Delay and Jitter: with Mode Delay, each chunk waits a duration drawn
 	// uniformly from [Delay-Jitter, Delay+Jitter] (at least 0).
@@ -114,7 +115,12 @@ type ProxyConfig struct {
 
 // ProxyStats counts what a proxy did with the chunks it read.
 type ProxyStats struct {
-	Conns, Forwarded, Delayed, Dropped, Blackholed, Resets int64
+	Conns      int64 // connections accepted and forwarded
+	Forwarded  int64 // chunks written on
+	Delayed    int64 // chunks read under a Delay rule
+	Dropped    int64 // chunks lost under a Drop rule
+	Blackholed int64 // chunks swallowed under a Blackhole rule
+	Resets     int64 // connections reset for a lost chunk
 }
 
 // Proxy is a fault-injecting TCP proxy in front of one listener. Its
