@@ -71,8 +71,13 @@ func freeAddr() (string, error) {
 
 // newCluster prepares (does not start) n nodes under dir for scenario.
 // With nw, each node lives in its own namespace; without, on loopback.
-func newCluster(bin, dir string, n int, timing Timing, nw *netns, scenario Scenario, seed uint64, log *slog.Logger) (*cluster, error) {
+func newCluster(bin, dir string, n int, timing Timing, nw *netns, scenario Scenario, seed uint64, log *slog.Logger) (_ *cluster, err error) {
 	c := &cluster{net: nw, timing: timing, log: log, bin: bin}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, c.closeProxies())
+		}
+	}()
 	var initial []string
 	for i := 1; i <= n; i++ {
 		nd := &node{
@@ -91,7 +96,7 @@ func newCluster(bin, dir string, n int, timing Timing, nw *netns, scenario Scena
 				return nil, err
 			}
 		}
-		if err := scenario.prepareNode(nd, nw, dir); err != nil {
+		if err := c.prepareNode(scenario, nd, dir, seed); err != nil {
 			return nil, err
 		}
 		initial = append(initial, fmt.Sprintf("%d=%s", i, nd.dialAddr()))
@@ -118,14 +123,9 @@ func newCluster(bin, dir string, n int, timing Timing, nw *netns, scenario Scena
 		}
 		nd.argv = argv
 	}
-	if scenario.usesProxies() {
-		if err := c.startProxies(seed); err != nil {
-			return nil, err
-		}
-	}
 	admin, err := client.New(client.Config{Endpoints: c.endpoints(), DialTimeout: time.Second, RequestTimeout: 5 * time.Second})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("chaos: admin client: %w", err), c.closeProxies())
+		return nil, fmt.Errorf("chaos: admin client: %w", err)
 	}
 	c.admin = admin
 	return c, nil

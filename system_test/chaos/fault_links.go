@@ -51,19 +51,26 @@ func (s Scenario) adjustTiming(t Timing) Timing {
 	return t
 }
 
-// prepareNode sets node nd's advertised peer address (its proxy) and
-// environment for the scenario; nd's own addresses are set.
-func (s Scenario) prepareNode(nd *node, nw *netns, dir string) error {
+// prepareNode readies node nd (whose own addresses are set) for the
+// scenario: it starts nd's proxy, which nd advertises as its peer
+// address, and sets nd's environment. The proxy listens before its
+// address is handed out, so no other process can take the port.
+func (c *cluster) prepareNode(s Scenario, nd *node, dir string, seed uint64) error {
 	if s.usesProxies() {
-		if nw != nil {
-			nd.advertise = net.JoinHostPort(nw.bridgeIP(), strconv.Itoa(proxyPortBase+nd.id))
-		} else {
-			addr, err := freeAddr()
-			if err != nil {
-				return err
-			}
-			nd.advertise = addr
+		cfg := ProxyConfig{Listen: "127.0.0.1:0", Target: nd.peerAddr, Seed: seed + uint64(nd.id), Logger: c.log}
+		if c.net != nil {
+			cfg.Listen = net.JoinHostPort(c.net.bridgeIP(), strconv.Itoa(proxyPortBase+nd.id))
+			cfg.Source = c.net.nodeOf
 		}
+		p, err := ListenProxy(cfg)
+		if err != nil {
+			return fmt.Errorf("chaos: proxy for node %d: %w", nd.id, err)
+		}
+		if c.proxies == nil {
+			c.proxies = make(map[int]*Proxy)
+		}
+		c.proxies[nd.id] = p
+		nd.advertise = p.Addr()
 	}
 	if s == BlackholeUntilSnapshot {
 		nd.failpoints = filepath.Join(dir, fmt.Sprintf("node%d.failpoints", nd.id))
@@ -98,24 +105,6 @@ func (nw *netns) nodeOf(addr net.Addr) int {
 		return id
 	}
 	return AnySource
-}
-
-// startProxies starts one proxy per node, listening on the node's
-// advertised peer address and forwarding to its peer listener.
-func (c *cluster) startProxies(seed uint64) error {
-	c.proxies = make(map[int]*Proxy)
-	for _, nd := range c.nodes {
-		cfg := ProxyConfig{Listen: nd.advertise, Target: nd.peerAddr, Seed: seed + uint64(nd.id), Logger: c.log}
-		if c.net != nil {
-			cfg.Source = c.net.nodeOf
-		}
-		p, err := ListenProxy(cfg)
-		if err != nil {
-			return errors.Join(fmt.Errorf("chaos: proxy for node %d: %w", nd.id, err), c.closeProxies())
-		}
-		c.proxies[nd.id] = p
-	}
-	return nil
 }
 
 // closeProxies closes every proxy.
