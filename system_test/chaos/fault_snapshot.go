@@ -31,7 +31,7 @@ import (
 //     install, which a kill -9 from outside could not time: the file of
 //     a small database streams and installs within milliseconds.
 //  4. Heal the links: the leader sends the snapshot and the follower
-//     kills itself in the install. Disarm, restart it 0.5-1.5 s later,
+//     dies at the chosen point. Disarm, restart it 0.5-1.5 s later,
 //     and wait until it has caught up with the leader's commit index.
 //     The run's final check requires the same applied index and hash on
 //     every node.
