@@ -10,15 +10,17 @@ import (
 	"time"
 )
 
-// TestChaos is the short tier: a few seeded runs covering kill, pause and
-// partition faults against real rdb processes built without the race
+// TestChaos is the short tier: a few seeded runs covering kill, pause,
+// partition and link faults against real rdb processes built without the race
 // detector (RDB_BUILD_TAGS adds build tags, for deliberately broken
 // builds). Skipped with -short.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos: skipped with -short")
 	}
-	bin, err := BuildRDB(context.Background(), t.TempDir(), os.Getenv("RDB_BUILD_TAGS"))
+	// With failpoints (unarmed they do nothing), so that
+	// blackhole-until-snapshot kills inside the snapshot install.
+	bin, err := BuildRDB(context.Background(), t.TempDir(), WithFailpointsTag(os.Getenv("RDB_BUILD_TAGS")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,12 +30,14 @@ func TestChaos(t *testing.T) {
 	}{
 		// Seeds picked so that the runs cover each election timeout and
 		// compaction every 50 entries with 10 trailing (snapshot catch-up).
-		{KillLeader, 7},      // election 1s, snapshot-entries 50
-		{PauseLeader, 1},     // election 100ms
-		{IsolateLeader, 2},   // election 1s, snapshot-entries 50
-		{OneWayLeader, 8},    // election 100ms
-		{PartitionHalves, 7}, // 5 nodes, election 100ms, snapshot-entries 50
-		{KillAll, 3},         // election 2s, snapshot-entries 50
+		{KillLeader, 7},             // election 1s, snapshot-entries 50
+		{PauseLeader, 1},            // election 100ms
+		{IsolateLeader, 2},          // election 1s, snapshot-entries 50
+		{OneWayLeader, 8},           // election 100ms
+		{PartitionHalves, 7},        // 5 nodes, election 100ms, snapshot-entries 50
+		{KillAll, 3},                // election 2s, snapshot-entries 50
+		{LossyLinks, 1},             // election 100ms (F7; slow-links runs in make chaos)
+		{BlackholeUntilSnapshot, 2}, // election 1s; kills while receiving and at both install failpoints
 	}
 	var sum Summary
 	for _, r := range runs {

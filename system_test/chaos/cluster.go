@@ -54,6 +54,10 @@ type cluster struct {
 	admin  *client.Client
 	timing Timing
 	log    *slog.Logger
+	// proxies by node id, in front of each node's peer listener; only in
+	// scenarios that fault links through them (Scenario.usesProxies).
+	proxies map[int]*Proxy
+	bin     string // the rdb binary
 }
 
 func freeAddr() (string, error) {
@@ -65,10 +69,15 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// newCluster prepares (does not start) n nodes under dir. With nw, each
-// node lives in its own namespace; without, on loopback.
-func newCluster(bin, dir string, n int, timing Timing, nw *netns, log *slog.Logger) (*cluster, error) {
-	c := &cluster{net: nw, timing: timing, log: log}
+// newCluster prepares (does not start) n nodes under dir for scenario.
+// With nw, each node lives in its own namespace; without, on loopback.
+func newCluster(bin, dir string, n int, timing Timing, nw *netns, scenario Scenario, seed uint64, log *slog.Logger) (_ *cluster, err error) {
+	c := &cluster{net: nw, timing: timing, log: log, bin: bin}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, c.closeProxies())
+		}
+	}()
 	var initial []string
 	for i := 1; i <= n; i++ {
 		nd := &node{
@@ -87,7 +96,10 @@ func newCluster(bin, dir string, n int, timing Timing, nw *netns, log *slog.Logg
 				return nil, err
 			}
 		}
-		initial = append(initial, fmt.Sprintf("%d=%s", i, nd.peerAddr))
+		if err := c.prepareNode(scenario, nd, dir, seed); err != nil {
+			return nil, err
+		}
+		initial = append(initial, fmt.Sprintf("%d=%s", i, nd.dialAddr()))
 		c.nodes = append(c.nodes, nd)
 	}
 	for _, nd := range c.nodes {
@@ -102,6 +114,9 @@ func newCluster(bin, dir string, n int, timing Timing, nw *netns, log *slog.Logg
 			"--election-ticks", fmt.Sprint(timing.ElectionTicks),
 			"--snapshot-entries", fmt.Sprint(timing.SnapshotEntries),
 			"--snapshot-trailing", fmt.Sprint(timing.SnapshotTrailing),
+		}
+		if nd.advertise != "" {
+			argv = append(argv, "--advertise-peer", nd.advertise)
 		}
 		if nw != nil {
 			argv = nw.Wrap(nd.id, argv)
@@ -141,6 +156,7 @@ func (c *cluster) stopAll() error {
 		errs = append(errs, n.kill())
 	}
 	errs = append(errs, c.admin.Close())
+	errs = append(errs, c.closeProxies())
 	return errors.Join(errs...)
 }
 
@@ -221,6 +237,7 @@ func (c *cluster) heal(ctx context.Context) (crashed []int, err error) {
 	if c.net != nil {
 		errs = append(errs, c.net.Heal(ctx))
 	}
+	c.healLinks()
 	for _, n := range c.nodes {
 		if n.isPaused() {
 			errs = append(errs, n.signal(syscall.SIGCONT))

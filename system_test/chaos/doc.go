@@ -79,12 +79,29 @@
 // restart 1-3 s later, SIGSTOP of the leader for longer than the election
 // timeout (F3), isolating the leader (F4), random halves (F5), the
 // leader's inbound peer traffic dropped while its outbound passes (F6),
-// and kill -9 of every node (F15). Partitions are iptables DROP rules in
+// kill -9 of every node (F15), slow and lossy peer links (F7:
+// slow-links, lossy-links) and a follower blackholed until the leader's
+// log is compacted past it and then killed inside the snapshot install
+// (F11: blackhole-until-snapshot). Partitions are iptables DROP rules in
 // the namespaces: a two-way cut drops everything from the other side; the
 // one-way cut drops only packets to the victim's peer port, so replies on
 // connections the victim opened still pass. Namespaces, veths, the bridge
 // and the root FORWARD rule are removed after every run, and stale ones
 // of harness processes that no longer exist are removed before a run.
+//
+// Link faults go through Proxy, a fault-injecting TCP proxy per node in
+// front of its peer listener (the node advertises the proxy with
+// --advertise-peer); rules per source node and direction pass, delay
+// (75±50 ms per chunk, order kept), drop (a lost chunk resets its
+// connection: "50%" is even odds per chunk) or blackhole (accept, read,
+// forward nothing) the links, switchable at runtime. Proxied traffic
+// comes from the bridge address, which partition rules do not match, so
+// only the link scenarios use proxies (fault_links.go). F11 forces
+// compaction to 50 entries and kills the follower through the failpoints
+// snapshotBeforeInstall/snapshotAfterInstall=kill, armed in its
+// RDB_FAILPOINTS_FILE, or by SIGKILL while the snapshot file is received;
+// the runner and TestChaos build rdb with -tags failpoints for it
+// (fault_snapshot.go).
 //
 // # Concurrency
 //

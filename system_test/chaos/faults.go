@@ -36,21 +36,34 @@ const (
 	OneWayLeader Scenario = "one-way-leader"
 	// KillAll (F15): kill -9 every node, restart them all after 1-3 s.
 	KillAll Scenario = "kill-all"
+	// SlowLinks (F7): 75±50 ms delay per chunk on every peer link or on
+	// the leader's links, for a few seconds (fault_links.go).
+	SlowLinks Scenario = "slow-links"
+	// LossyLinks (F7): 50% loss on every peer link, the leader's or one
+	// node's, for about a second (fault_links.go).
+	LossyLinks Scenario = "lossy-links"
+	// BlackholeUntilSnapshot (F11): blackhole a follower until the
+	// leader's log is compacted past it, heal, and kill -9 the follower
+	// while it installs the snapshot (fault_snapshot.go).
+	BlackholeUntilSnapshot Scenario = "blackhole-until-snapshot"
 )
 
 // Scenarios lists every scenario.
-var Scenarios = []Scenario{None, KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll}
+var Scenarios = []Scenario{None, KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll,
+	SlowLinks, LossyLinks, BlackholeUntilSnapshot}
 
 // scenarioGroups are the names accepted besides single scenarios.
 var scenarioGroups = map[string][]Scenario{
-	"all":       {KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll},
+	"all": {KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll,
+		SlowLinks, LossyLinks, BlackholeUntilSnapshot},
 	"kill":      {KillLeader, KillFollower, KillAll},
 	"pause":     {PauseLeader},
 	"partition": {IsolateLeader, PartitionHalves, OneWayLeader},
+	"links":     {SlowLinks, LossyLinks, BlackholeUntilSnapshot},
 }
 
 // ParseScenarios turns a comma-separated list of scenarios and groups
-// (all, kill, pause, partition) into scenarios.
+// (all, kill, pause, partition, links) into scenarios.
 func ParseScenarios(s string) ([]Scenario, error) {
 	var out []Scenario
 	for _, name := range strings.Split(s, ",") {
@@ -157,7 +170,8 @@ func (n *nemesis) hold() time.Duration {
 func (n *nemesis) inject(ctx context.Context) error {
 	bg := context.WithoutCancel(ctx) // heal even when the run ends
 	leader := n.c.leader(ctx)
-	if leader == nil && n.scenario != KillFollower && n.scenario != KillAll && n.scenario != PartitionHalves {
+	if leader == nil && n.scenario != KillFollower && n.scenario != KillAll && n.scenario != PartitionHalves &&
+		n.scenario != SlowLinks && n.scenario != LossyLinks {
 		n.tl.add("no leader found; %s skipped", n.scenario)
 		return nil
 	}
@@ -195,6 +209,10 @@ func (n *nemesis) inject(ctx context.Context) error {
 		return leader.signal(syscall.SIGCONT)
 	case IsolateLeader, PartitionHalves, OneWayLeader:
 		return n.partition(bg, leader)
+	case SlowLinks, LossyLinks:
+		return n.links(leader)
+	case BlackholeUntilSnapshot:
+		return n.blackholeUntilSnapshot(bg, leader)
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownScenario, n.scenario)
 }

@@ -40,6 +40,9 @@ type node struct {
 	dataDir    string
 	logPath    string
 	argv       []string // full command line, wrapped for its namespace
+	advertise  string   // the peer address others dial when not peerAddr (a proxy)
+	env        []string // added to the harness's environment
+	failpoints string   // the RDB_FAILPOINTS_FILE it reads, if any
 
 	mu     sync.Mutex // guards the fields below
 	cmd    *exec.Cmd
@@ -59,6 +62,9 @@ func (n *node) start() error {
 		return fmt.Errorf("chaos: node %d log: %w", n.id, err)
 	}
 	cmd := exec.Command(n.argv[0], n.argv[1:]...)
+	if len(n.env) > 0 {
+		cmd.Env = append(os.Environ(), n.env...)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()

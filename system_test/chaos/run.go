@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	log := cfg.Logger.With("scenario", cfg.Scenario, "seed", cfg.Seed)
 
 	res.Nodes = cfg.Scenario.nodesFor(rng)
-	timing := randomTiming(rng)
+	timing := cfg.Scenario.adjustTiming(randomTiming(rng))
 	res.Timing = timing.String()
 	var nw *netns
 	if !cfg.Loopback {
@@ -136,7 +136,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("chaos: run dir: %w", err)
 	}
-	c, err := newCluster(cfg.Binary, dir, res.Nodes, timing, nw, log)
+	c, err := newCluster(cfg.Binary, dir, res.Nodes, timing, nw, cfg.Scenario, uint64(cfg.Seed), log)
 	if err != nil {
 		return nil, err
 	}
