@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,6 +28,9 @@ type logStore struct {
 	storage *raft.MemoryStorage
 	// existing reports whether the log was found on disk (a restart).
 	existing bool
+	// repaired reports whether a torn record at the end of the WAL was
+	// cut off when the log was opened.
+	repaired bool
 	// clusterID is the cluster the log belongs to (0: written before
 	// cluster ids existed).
 	clusterID uint64
@@ -70,21 +75,17 @@ func openLogStore(dataDir string, nodeID, clusterID, expectClusterID uint64) (*l
 	}
 	snaps, err := wal.ValidSnapshotEntries(lg, dir)
 	if err != nil {
-		return nil, fmt.Errorf("scan wal snapshots: %w", err)
+		return nil, fmt.Errorf("scan wal snapshots in %s: %w", dir, err)
 	}
 	start := &walpb.Snapshot{}
 	if len(snaps) > 0 {
 		start = snaps[len(snaps)-1]
 	}
-	w, err := wal.Open(lg, dir, start)
+	w, metaBytes, hs, ents, repaired, err := readWAL(lg, dir, start)
 	if err != nil {
-		return nil, fmt.Errorf("open wal: %w", err)
+		return nil, err
 	}
-	metaBytes, hs, ents, err := w.ReadAll()
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("read wal: %w", err)
-	}
+	ls.repaired = repaired
 	var meta walMetadata
 	if err := json.Unmarshal(metaBytes, &meta); err != nil {
 		w.Close()
@@ -123,6 +124,34 @@ func openLogStore(dataDir string, nodeID, clusterID, expectClusterID uint64) (*l
 	ls.brokenNoSync()
 	ls.existing = true
 	return ls, nil
+}
+
+// readWAL opens the WAL at start and reads it. A torn record at the end
+// of the last segment (a write cut short by a crash or a full disk:
+// io.ErrUnexpectedEOF) is repaired once, as etcd's server does: the
+// segment is copied to <name>.broken and truncated before the torn
+// record, which was never acknowledged as durable. Any other damage (a
+// CRC mismatch in an earlier record, a missing segment) is returned with
+// the WAL directory named, and the node refuses to start.
+func readWAL(lg *zap.Logger, dir string, start *walpb.Snapshot) (w *wal.WAL, meta []byte, hs *raftpb.HardState, ents []*raftpb.Entry, repaired bool, err error) {
+	for {
+		w, err = wal.Open(lg, dir, start)
+		if err != nil {
+			return nil, nil, nil, nil, repaired, fmt.Errorf("open wal %s: %w", dir, err)
+		}
+		meta, hs, ents, err = w.ReadAll()
+		if err == nil {
+			return w, meta, hs, ents, repaired, nil
+		}
+		w.Close()
+		if repaired || !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, nil, nil, nil, repaired, fmt.Errorf("read wal %s: %w", dir, err)
+		}
+		if !wal.Repair(lg, dir) {
+			return nil, nil, nil, nil, false, fmt.Errorf("read wal %s: torn tail could not be repaired: %w", dir, err)
+		}
+		repaired = true
+	}
 }
 
 // brokenNoSync turns the WAL's fsync off in the deliberately broken

@@ -104,6 +104,10 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if store.repaired {
+		cfg.Logger.Warn("cut a torn record off the end of the raft log (a write interrupted by a crash or a full disk); the damaged segment is kept as *.wal.broken",
+			"node_id", cfg.ID, "dir", store.dir)
+	}
 	n := &Node{
 		cfg:       cfg,
 		db:        database,
