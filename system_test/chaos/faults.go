@@ -36,21 +36,36 @@ const (
 	OneWayLeader Scenario = "one-way-leader"
 	// KillAll (F15): kill -9 every node, restart them all after 1-3 s.
 	KillAll Scenario = "kill-all"
+	// DiskFull (F12): fill one node's data directory (a tmpfs of its
+	// own), first a follower's, then the leader's; free it after a hold.
+	// See fault_diskfull.go.
+	DiskFull Scenario = "disk-full"
+	// ClockOffset (F13): offset one node's wall clock by up to ±30 s, the
+	// leader's first, then strobe it; needs a failpoints build. See
+	// fault_clock.go.
+	ClockOffset Scenario = "clock-offset"
+	// BitFlip (F14): stop a follower, corrupt one of its files (WAL,
+	// snapshot or SQLite), start it again. See fault_bitflip.go.
+	BitFlip Scenario = "bitflip"
 )
 
 // Scenarios lists every scenario.
-var Scenarios = []Scenario{None, KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll}
+var Scenarios = []Scenario{None, KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll,
+	DiskFull, ClockOffset, BitFlip}
 
 // scenarioGroups are the names accepted besides single scenarios.
 var scenarioGroups = map[string][]Scenario{
-	"all":       {KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll},
+	"all": {KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll,
+		DiskFull, ClockOffset, BitFlip},
+	"disk":      {DiskFull, BitFlip},
+	"clock":     {ClockOffset},
 	"kill":      {KillLeader, KillFollower, KillAll},
 	"pause":     {PauseLeader},
 	"partition": {IsolateLeader, PartitionHalves, OneWayLeader},
 }
 
 // ParseScenarios turns a comma-separated list of scenarios and groups
-// (all, kill, pause, partition) into scenarios.
+// (all, kill, pause, partition, disk, clock) into scenarios.
 func ParseScenarios(s string) ([]Scenario, error) {
 	var out []Scenario
 	for _, name := range strings.Split(s, ",") {
@@ -195,6 +210,12 @@ func (n *nemesis) inject(ctx context.Context) error {
 		return leader.signal(syscall.SIGCONT)
 	case IsolateLeader, PartitionHalves, OneWayLeader:
 		return n.partition(bg, leader)
+	case DiskFull:
+		return n.diskFull(bg, leader)
+	case ClockOffset:
+		return n.clockOffset(bg, leader)
+	case BitFlip:
+		return n.bitFlip(bg, leader)
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownScenario, n.scenario)
 }

@@ -40,6 +40,7 @@ type node struct {
 	dataDir    string
 	logPath    string
 	argv       []string // full command line, wrapped for its namespace
+	env        []string // added to the harness's environment
 
 	mu     sync.Mutex // guards the fields below
 	cmd    *exec.Cmd
@@ -60,6 +61,7 @@ func (n *node) start() error {
 	}
 	cmd := exec.Command(n.argv[0], n.argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), n.env...)
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return fmt.Errorf("chaos: start node %d: %w", n.id, err)

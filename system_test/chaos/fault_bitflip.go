@@ -1,0 +1,258 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// Bit flip (F14). A fault stops a follower (SIGTERM, or kill -9), damages
+// one of its files and starts it again:
+//
+//   - wal-tail: truncate the last raft WAL segment a few bytes before the
+//     end of its data (a torn final write);
+//   - wal-flip: flip one bit inside the data of a random WAL segment;
+//   - snap-flip: flip one bit of a stored snapshot file (payload or
+//     metadata); falls back to wal-flip when there is none;
+//   - sqlite-flip: flip one bit of the SQLite database file.
+//
+// The node then either starts (its data must then be right: the run's
+// final hash comparison at one applied index, the set, bank and
+// integrity checks on every replica report it if not) or refuses to
+// start. A refusal is what an operator sees; the harness then does what
+// the operator would in a test cluster: wipe the data directory and start
+// the node again with the same id, so that it catches up by snapshot.
+// (README's safe procedure, remove the member and add a new one, needs
+// a new id; re-using the id of a wiped voter can in theory let it vote
+// twice in one term.) The outcome of each corruption goes to the
+// timeline.
+
+// corruption kinds.
+const (
+	corruptWALTail    = "wal-tail"
+	corruptWALFlip    = "wal-flip"
+	corruptSnapFlip   = "snap-flip"
+	corruptSQLiteFlip = "sqlite-flip"
+)
+
+var corruptionKinds = []string{corruptWALTail, corruptWALFlip, corruptSnapFlip, corruptSQLiteFlip}
+
+// errNothingToCorrupt means the chosen kind of file does not exist.
+var errNothingToCorrupt = errors.New("chaos: no file of that kind")
+
+// startWithin bounds how long a restarted node may take to answer or
+// exit.
+const startWithin = 30 * time.Second
+
+// bitFlip stops a follower, corrupts one of its files and restarts it.
+func (n *nemesis) bitFlip(ctx context.Context, leader *node) error {
+	victim := n.pick(leader)
+	how := "kill -9"
+	if n.rng.IntN(2) == 0 {
+		how = "SIGTERM"
+		if err := victim.terminate(10 * time.Second); err != nil {
+			return err
+		}
+	} else if err := victim.kill(); err != nil {
+		return err
+	}
+	kind := corruptionKinds[n.rng.IntN(len(corruptionKinds))]
+	what, err := corrupt(victim.dataDir, kind, n.rng)
+	if errors.Is(err, errNothingToCorrupt) && kind != corruptWALFlip {
+		n.tl.add("node %d has no file for %s; corrupting its WAL instead", victim.id, kind)
+		kind = corruptWALFlip
+		what, err = corrupt(victim.dataDir, kind, n.rng)
+	}
+	if err != nil {
+		return errors.Join(err, victim.start())
+	}
+	n.tl.add("stopped node %d (%s); %s: %s; starting it", victim.id, how, kind, what)
+	if err := victim.start(); err != nil {
+		return err
+	}
+	outcome, up := n.awaitStart(ctx, victim)
+	if up {
+		n.tl.add("outcome %s on node %d: started (%s); its data is checked at the end of the run", kind, victim.id, outcome)
+		return nil
+	}
+	n.tl.add("outcome %s on node %d: refused to start: %s; recovery: wipe its data directory and start it empty", kind, victim.id, outcome)
+	if err := victim.kill(); err != nil {
+		return err
+	}
+	if err := wipeDir(victim.dataDir); err != nil {
+		return err
+	}
+	if err := victim.start(); err != nil {
+		return err
+	}
+	if outcome, up := n.awaitStart(ctx, victim); !up {
+		return fmt.Errorf("chaos: node %d did not start with an empty data directory: %s", victim.id, outcome)
+	}
+	n.tl.add("node %d started empty and catches up from the leader", victim.id)
+	return nil
+}
+
+// awaitStart waits until a just started node answers a status request
+// (up) or exits; outcome describes which, with the error it logged.
+func (n *nemesis) awaitStart(ctx context.Context, nd *node) (outcome string, up bool) {
+	ctx, cancel := context.WithTimeout(ctx, startWithin)
+	defer cancel()
+	began := time.Now()
+	for {
+		if _, exited := nd.running(); exited {
+			return "exited: " + lastLogError(nd.logPath), false
+		}
+		if _, err := n.c.status(ctx, nd); err == nil {
+			return fmt.Sprintf("answering after %s", time.Since(began).Round(100*time.Millisecond)), true
+		}
+		if pollWait(ctx) != nil {
+			return fmt.Sprintf("neither answering nor exited within %s", startWithin), false
+		}
+	}
+}
+
+// terminate sends SIGTERM and waits up to d for the process to exit, then
+// kills it.
+func (nd *node) terminate(d time.Duration) error {
+	nd.mu.Lock()
+	cmd, done := nd.cmd, nd.done
+	nd.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err == nil {
+		select {
+		case <-done:
+		case <-time.After(d):
+		}
+	}
+	return nd.kill()
+}
+
+// corrupt damages one file of kind in dataDir and describes what it did.
+func corrupt(dataDir, kind string, rng *rand.Rand) (string, error) {
+	switch kind {
+	case corruptWALTail, corruptWALFlip:
+		segs, err := walSegments(dataDir)
+		if err != nil {
+			return "", err
+		}
+		if kind == corruptWALTail {
+			path := segs[len(segs)-1]
+			end, err := dataEnd(path)
+			if err != nil {
+				return "", err
+			}
+			cut := 1 + rng.IntN(min(64, max(end-1, 1)))
+			if err := os.Truncate(path, int64(end-cut)); err != nil {
+				return "", fmt.Errorf("chaos: truncate: %w", err)
+			}
+			return fmt.Sprintf("truncated %s to %d bytes (%d before the end of its data)", rel(dataDir, path), end-cut, cut), nil
+		}
+		path := segs[rng.IntN(len(segs))]
+		end, err := dataEnd(path)
+		if err != nil {
+			return "", err
+		}
+		return flipBit(dataDir, path, end, rng)
+	case corruptSnapFlip:
+		files, _ := filepath.Glob(filepath.Join(dataDir, "snapshots", "*.snap"))
+		metas, _ := filepath.Glob(filepath.Join(dataDir, "snapshots", "*.meta"))
+		files = append(files, metas...)
+		if len(files) == 0 {
+			return "", errNothingToCorrupt
+		}
+		slices.Sort(files)
+		path := files[rng.IntN(len(files))]
+		info, err := os.Stat(path)
+		if err != nil {
+			return "", fmt.Errorf("chaos: %w", err)
+		}
+		return flipBit(dataDir, path, int(info.Size()), rng)
+	case corruptSQLiteFlip:
+		path := filepath.Join(dataDir, "db.sqlite")
+		info, err := os.Stat(path)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", errNothingToCorrupt, err)
+		}
+		return flipBit(dataDir, path, int(info.Size()), rng)
+	}
+	return "", fmt.Errorf("chaos: unknown corruption %q", kind)
+}
+
+// walSegments lists a data directory's WAL segments in order.
+func walSegments(dataDir string) ([]string, error) {
+	segs, err := filepath.Glob(filepath.Join(dataDir, "raft", "*.wal"))
+	if err != nil || len(segs) == 0 {
+		return nil, fmt.Errorf("%w: no wal segment in %s", errNothingToCorrupt, dataDir)
+	}
+	slices.Sort(segs) // names are <seq>-<index> in fixed-width hex
+	return segs, nil
+}
+
+// dataEnd returns the offset after the last non-zero byte of a file (WAL
+// segments are preallocated with zeros).
+func dataEnd(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("chaos: %w", err)
+	}
+	end := len(bytes.TrimRight(b, "\x00"))
+	if end == 0 {
+		return 0, fmt.Errorf("%w: %s holds no data", errNothingToCorrupt, path)
+	}
+	return end, nil
+}
+
+// flipBit flips one random bit in the first end bytes of path.
+func flipBit(dataDir, path string, end int, rng *rand.Rand) (string, error) {
+	if end <= 0 {
+		return "", fmt.Errorf("%w: %s is empty", errNothingToCorrupt, path)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return "", fmt.Errorf("chaos: %w", err)
+	}
+	defer f.Close()
+	off, bit := int64(rng.IntN(end)), rng.IntN(8)
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return "", fmt.Errorf("chaos: read %s: %w", path, err)
+	}
+	b[0] ^= 1 << bit
+	if _, err := f.WriteAt(b, off); err != nil {
+		return "", fmt.Errorf("chaos: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("chaos: sync %s: %w", path, err)
+	}
+	return fmt.Sprintf("flipped bit %d of byte %d of %s (%d bytes of data)", bit, off, rel(dataDir, path), end), nil
+}
+
+func rel(dir, path string) string {
+	if r, err := filepath.Rel(dir, path); err == nil {
+		return r
+	}
+	return path
+}
+
+// wipeDir removes everything inside dir, keeping dir.
+func wipeDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("chaos: wipe %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("chaos: wipe %s: %w", dir, err)
+		}
+	}
+	return nil
+}
