@@ -52,7 +52,12 @@ type walMetadata struct {
 // one stored then, and an expected id (non-zero) that differs from it is
 // refused. (A derived id is not checked on restart: --initial-cluster is
 // ignored then, and may have been edited since.)
-func openLogStore(dataDir string, nodeID, clusterID, expectClusterID uint64) (*logStore, error) {
+//
+// minLast is an index the log must reach if a torn tail is repaired (the
+// database's applied index: applied entries were durable in the log);
+// a repair that would end the log before it is undone and refused with
+// ErrLogDamaged.
+func openLogStore(dataDir string, nodeID, clusterID, expectClusterID, minLast uint64) (*logStore, error) {
 	dir := filepath.Join(dataDir, "raft")
 	ls := &logStore{dir: dir, storage: raft.NewMemoryStorage(), snapshot: &raftpb.SnapshotMetadata{}}
 	lg := zap.NewNop()
@@ -81,7 +86,7 @@ func openLogStore(dataDir string, nodeID, clusterID, expectClusterID uint64) (*l
 	if len(snaps) > 0 {
 		start = snaps[len(snaps)-1]
 	}
-	w, metaBytes, hs, ents, repaired, err := readWAL(lg, dir, start)
+	w, metaBytes, hs, ents, repaired, err := readWAL(lg, dir, start, minLast)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +138,17 @@ func openLogStore(dataDir string, nodeID, clusterID, expectClusterID uint64) (*l
 // record, which was never acknowledged as durable. Any other damage (a
 // CRC mismatch in an earlier record, a missing segment) is returned with
 // the WAL directory named, and the node refuses to start.
-func readWAL(lg *zap.Logger, dir string, start *walpb.Snapshot) (w *wal.WAL, meta []byte, hs *raftpb.HardState, ents []*raftpb.Entry, repaired bool, err error) {
+//
+// etcd's decoder also reports some damage in the middle of a segment as a
+// torn write (a flipped bit in a record's length makes it run into the
+// zeroed, preallocated tail). Cutting there would drop records that were
+// durable and acknowledged: the node would forget entries and votes. So a
+// repair whose log ends before minLast (entries known to have been
+// durable) is undone, the segment restored, and ErrLogDamaged returned.
+// Damage after the last applied entry cannot be told from a torn write
+// this way; etcd's server has the same limit.
+func readWAL(lg *zap.Logger, dir string, start *walpb.Snapshot, minLast uint64) (w *wal.WAL, meta []byte, hs *raftpb.HardState, ents []*raftpb.Entry, repaired bool, err error) {
+	var segment string
 	for {
 		w, err = wal.Open(lg, dir, start)
 		if err != nil {
@@ -141,12 +156,30 @@ func readWAL(lg *zap.Logger, dir string, start *walpb.Snapshot) (w *wal.WAL, met
 		}
 		meta, hs, ents, err = w.ReadAll()
 		if err == nil {
-			return w, meta, hs, ents, repaired, nil
+			last := start.GetIndex()
+			if len(ents) > 0 {
+				last = ents[len(ents)-1].GetIndex()
+			}
+			if !repaired || last >= minLast {
+				return w, meta, hs, ents, repaired, nil
+			}
+			w.Close()
+			// Undo: put the damaged segment back for the operator.
+			if rerr := os.Rename(segment+".broken", segment); rerr != nil {
+				return nil, nil, nil, nil, false, fmt.Errorf("%w: restore %s: %v", ErrLogDamaged, segment, rerr)
+			}
+			return nil, nil, nil, nil, false, fmt.Errorf("%w: %s: a damaged record would end the log at index %d, but the database has applied %d, so records after it were durable; "+
+				"the node cannot rebuild its log: wipe its data directory and add it again (README, \"Replacing a dead node\")", ErrLogDamaged, segment, last, minLast)
 		}
 		w.Close()
 		if repaired || !errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, nil, nil, nil, repaired, fmt.Errorf("read wal %s: %w", dir, err)
 		}
+		names, lerr := walFiles(dir)
+		if lerr != nil || len(names) == 0 {
+			return nil, nil, nil, nil, false, fmt.Errorf("read wal %s: %w", dir, err)
+		}
+		segment = filepath.Join(dir, names[len(names)-1].name)
 		if !wal.Repair(lg, dir) {
 			return nil, nil, nil, nil, false, fmt.Errorf("read wal %s: torn tail could not be repaired: %w", dir, err)
 		}

@@ -16,7 +16,7 @@ import (
 // returns the path of its (only) segment and the end of its data.
 func writeLog(t *testing.T, dir string, n uint64) (string, int) {
 	t.Helper()
-	ls, err := openLogStore(dir, 1, 0xabc, 0)
+	ls, err := openLogStore(dir, 1, 0xabc, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestLogStoreRepairsTornTail(t *testing.T) {
 	if err := os.Truncate(path, int64(end-20)); err != nil {
 		t.Fatal(err)
 	}
-	ls, err := openLogStore(dir, 1, 0xabc, 0)
+	ls, err := openLogStore(dir, 1, 0xabc, 0, 0)
 	if err != nil {
 		t.Fatalf("open after a torn tail: %v", err)
 	}
@@ -87,11 +87,59 @@ func TestLogStoreRefusesCRCMismatch(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = openLogStore(dir, 1, 0xabc, 0)
+	_, err = openLogStore(dir, 1, 0xabc, 0, 0)
 	if !errors.Is(err, wal.ErrCRCMismatch) {
 		t.Fatalf("open after a bit flip: %v, want ErrCRCMismatch", err)
 	}
 	if !strings.Contains(err.Error(), filepath.Join(dir, "raft")) {
 		t.Fatalf("error does not name the wal directory: %v", err)
+	}
+}
+
+// TestLogStoreRefusesRepairBeforeApplied: damage that etcd's decoder
+// takes for a torn write but that sits before entries the database has
+// applied (so they were durable) is not cut off: the node refuses to
+// start with ErrLogDamaged and the segment is left as it was. (Found by
+// the chaos scenario bitflip: a flipped length bit made a record run into
+// the zeroed tail, and the repair dropped a thousand acknowledged
+// entries.)
+func TestLogStoreRefusesRepairBeforeApplied(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "n")
+	path, end := writeLog(t, dir, 5)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b[:end], bytes.Repeat([]byte{3}, 50))
+	if i < 0 {
+		t.Fatal("entry 3 not found in the segment")
+	}
+	// Cut inside entry 3: a "torn" record followed by nothing.
+	if err := os.Truncate(path, int64(i+10)); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = openLogStore(dir, 1, 0xabc, 0, 5)
+	if !errors.Is(err, ErrLogDamaged) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("open with entries 1-5 applied: %v, want ErrLogDamaged naming %s", err, path)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("the refused repair changed the segment")
+	}
+	// With nothing applied beyond entry 2 the same damage is a torn tail.
+	ls, err := openLogStore(dir, 1, 0xabc, 0, 2)
+	if err != nil {
+		t.Fatalf("open with entries 1-2 applied: %v", err)
+	}
+	defer ls.close()
+	if last, _ := ls.storage.LastIndex(); last != 2 || !ls.repaired {
+		t.Fatalf("after repair: last index %d (want 2), repaired %v", last, ls.repaired)
 	}
 }

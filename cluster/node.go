@@ -100,7 +100,13 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := openLogStore(cfg.DataDir, cfg.ID, cfg.clusterID(), cfg.ClusterID)
+	// The database's applied index bounds what a torn-tail repair of
+	// the WAL may cut: applied entries were fsynced in the log first.
+	dbApplied, err := database.AppliedIndex(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("read applied index: %w", err)
+	}
+	store, err := openLogStore(cfg.DataDir, cfg.ID, cfg.clusterID(), cfg.ClusterID, dbApplied)
 	if err != nil {
 		return nil, err
 	}

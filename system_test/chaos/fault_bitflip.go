@@ -9,8 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"rdb/rpc/rpcpb"
 )
 
 // Bit flip (F14). A fault stops a follower (SIGTERM, or kill -9), damages
@@ -27,12 +31,10 @@ import (
 // final hash comparison at one applied index, the set, bank and
 // integrity checks on every replica report it if not) or refuses to
 // start. A refusal is what an operator sees; the harness then does what
-// the operator would in a test cluster: wipe the data directory and start
-// the node again with the same id, so that it catches up by snapshot.
-// (README's safe procedure, remove the member and add a new one, needs
-// a new id; re-using the id of a wiped voter can in theory let it vote
-// twice in one term.) The outcome of each corruption goes to the
-// timeline.
+// README tells the operator ("Replacing a dead node"): remove the member,
+// wipe its data directory and add it back with a new id (--join), in the
+// same network slot. The next fault waits until the node caught up. The
+// outcome of each corruption goes to the timeline.
 
 // corruption kinds.
 const (
@@ -82,21 +84,86 @@ func (n *nemesis) bitFlip(ctx context.Context, leader *node) error {
 		n.tl.add("outcome %s on node %d: started (%s); its data is checked at the end of the run", kind, victim.id, outcome)
 		return n.awaitCatchUp(ctx, victim)
 	}
-	n.tl.add("outcome %s on node %d: refused to start: %s; recovery: wipe its data directory and start it empty", kind, victim.id, outcome)
+	n.tl.add("outcome %s on node %d: refused to start: %s", kind, victim.id, outcome)
 	if err := victim.kill(); err != nil {
 		return err
 	}
-	if err := wipeDir(victim.dataDir); err != nil {
+	return n.replace(ctx, victim)
+}
+
+// replace does what README ("Replacing a dead node") tells an operator:
+// remove the member, wipe its data directory, and start it again with a
+// new raft id and --join, in the same network slot. (Raft cannot take
+// back a node under the same id once it forgot its log: the leader's
+// record of what the node holds would be wrong, and the node forgot its
+// votes.)
+func (n *nemesis) replace(ctx context.Context, nd *node) error {
+	oldID, err := argvID(nd.argv)
+	if err != nil {
 		return err
 	}
-	if err := victim.start(); err != nil {
+	newID := oldID + 10
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		_, err := n.c.admin.RemoveMember(rctx, &rpcpb.RemoveMemberRequest{Id: oldID})
+		if err == nil {
+			break
+		}
+		if pollWait(rctx) != nil {
+			return fmt.Errorf("chaos: remove member %d: %w", oldID, err)
+		}
+	}
+	if err := wipeDir(nd.dataDir); err != nil {
 		return err
 	}
-	if outcome, up := n.awaitStart(ctx, victim); !up {
-		return fmt.Errorf("chaos: node %d did not start with an empty data directory: %s", victim.id, outcome)
+	var join []string
+	for _, o := range n.c.nodes {
+		if o != nd {
+			join = append(join, o.clientAddr)
+		}
 	}
-	n.tl.add("node %d started empty and catches up from the leader", victim.id)
-	return n.awaitCatchUp(ctx, victim)
+	nd.argv = joinArgv(nd.argv, newID, strings.Join(join, ","))
+	n.tl.add("recovery: removed member %d, wiped node %d's data directory, starting it as member %d with --join", oldID, nd.id, newID)
+	if err := nd.start(); err != nil {
+		return err
+	}
+	if outcome, up := n.awaitStart(ctx, nd); !up {
+		return fmt.Errorf("chaos: node %d did not start as member %d: %s", nd.id, newID, outcome)
+	}
+	return n.awaitCatchUp(ctx, nd)
+}
+
+// argvID returns the value of --id in a serve command line.
+func argvID(argv []string) (uint64, error) {
+	for i, a := range argv[:len(argv)-1] {
+		if a == "--id" {
+			id, err := strconv.ParseUint(argv[i+1], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("chaos: --id %q: %w", argv[i+1], err)
+			}
+			return id, nil
+		}
+	}
+	return 0, fmt.Errorf("chaos: no --id in %v", argv)
+}
+
+// joinArgv returns argv with --id set to id, without --initial-cluster,
+// and with --join set to join.
+func joinArgv(argv []string, id uint64, join string) []string {
+	var out []string
+	for i := 0; i < len(argv); i++ {
+		switch argv[i] {
+		case "--id":
+			out = append(out, "--id", strconv.FormatUint(id, 10))
+			i++
+		case "--initial-cluster", "--join":
+			i++
+		default:
+			out = append(out, argv[i])
+		}
+	}
+	return append(out, "--join", join)
 }
 
 // catchUpWithin bounds how long a restarted node may take to apply what
