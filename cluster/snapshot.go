@@ -158,7 +158,17 @@ func (n *Node) snapshotFile(ctx context.Context, md *raftpb.SnapshotMetadata) (s
 	n.snap.copyMu.Lock()
 	defer n.snap.copyMu.Unlock()
 	if meta, path, err := n.snap.store.Newest(); err == nil && meta.Index >= md.GetIndex() {
-		return meta, path, nil
+		// The stream's checksum is computed from the bytes sent, so a
+		// file damaged at rest would reach the follower intact-looking:
+		// check it against the hash recorded when it was stored.
+		verr := n.snap.store.Verify(meta)
+		if verr == nil {
+			return meta, path, nil
+		}
+		n.log.Error("stored snapshot is damaged; discarding it and copying the database again", "snapshot", meta.String(), "err", verr)
+		if err := n.snap.store.Discard(meta); err != nil {
+			return snapshot.Meta{}, "", err
+		}
 	}
 	tmp := filepath.Join(n.snap.store.Dir(), fmt.Sprintf("copy-%d.db", n.nextRequestID()))
 	applied, err := n.db.Snapshot(ctx, tmp)

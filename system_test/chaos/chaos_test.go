@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// TestChaos is the short tier: a few seeded runs covering kill, pause and
-// partition faults against real rdb processes built without the race
+// TestChaos is the short tier: a few seeded runs covering kill, pause,
+// partition, disk-full, clock and bit-flip faults against real rdb
+// processes built without the race
 // detector (RDB_BUILD_TAGS adds build tags, for deliberately broken
 // builds). Skipped with -short.
 func TestChaos(t *testing.T) {
@@ -34,6 +35,9 @@ func TestChaos(t *testing.T) {
 		{OneWayLeader, 8},    // election 100ms
 		{PartitionHalves, 7}, // 5 nodes, election 100ms, snapshot-entries 50
 		{KillAll, 3},         // election 2s, snapshot-entries 50
+		{DiskFull, 1},        // election 100ms; a follower, then the leader
+		{ClockOffset, 1},     // election 100ms; builds rdb with failpoints
+		{BitFlip, 2},         // election 1s, snapshot-entries 50
 	}
 	var sum Summary
 	for _, r := range runs {
@@ -48,6 +52,9 @@ func TestChaos(t *testing.T) {
 			})
 			if errors.Is(err, ErrNoNetns) {
 				t.Skipf("partition scenario needs network namespaces: %v", err)
+			}
+			if errors.Is(err, ErrNeedsRoot) || errors.Is(err, ErrNeedsFailpoints) {
+				t.Skipf("%s: %v", r.scenario, err)
 			}
 			sum.Add(r.scenario, r.seed, res, err)
 			if err != nil {
