@@ -68,6 +68,9 @@ type Node struct {
 	// it joined: removals before it belong to an earlier node with the
 	// same id.
 	lastSelfRemoval uint64
+	// beyondLog counts heartbeats in a row that claimed a commit beyond
+	// this node's log (see step); loop goroutine only.
+	beyondLog int
 	joinIndex       atomic.Uint64
 	joinPending     atomic.Bool // joining, join index not known yet
 

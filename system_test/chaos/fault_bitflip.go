@@ -87,9 +87,9 @@ func (n *nemesis) bitFlip(ctx context.Context, leader *node) error {
 			return err
 		}
 		// The cut took records the node had acknowledged (its log now ends
-		// below the leader's record of it): raft never re-sends them, and
-		// the node refuses the leader's heartbeats. Open in rdb (chaos
-		// finding 6); an operator replaces the node.
+		// below the leader's record of it): raft never re-sends them; rdb
+		// stops such a node with ErrLogLost (chaos finding 6), and an
+		// operator replaces it.
 		n.tl.add("outcome %s on node %d: started but never caught up (it lost acknowledged log records; chaos finding 6): replacing it", kind, victim.id)
 		if err := victim.kill(); err != nil {
 			return err
@@ -199,6 +199,10 @@ func (n *nemesis) awaitCatchUp(ctx context.Context, nd *node) error {
 	began := time.Now()
 	var target uint64
 	for {
+		if _, exited := nd.running(); exited {
+			n.tl.add("node %d exited while catching up: %s", nd.id, lastLogError(nd.logPath))
+			return fmt.Errorf("%w: node %d exited", errNoCatchUp, nd.id)
+		}
 		if target == 0 {
 			if l := n.c.leader(ctx); l != nil && l != nd {
 				if st, err := n.c.status(ctx, l); err == nil {
