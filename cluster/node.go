@@ -70,9 +70,9 @@ type Node struct {
 	lastSelfRemoval uint64
 	// beyondLog counts heartbeats in a row that claimed a commit beyond
 	// this node's log (see step); loop goroutine only.
-	beyondLog int
-	joinIndex       atomic.Uint64
-	joinPending     atomic.Bool // joining, join index not known yet
+	beyondLog   int
+	joinIndex   atomic.Uint64
+	joinPending atomic.Bool // joining, join index not known yet
 
 	peerc     chan *command.Member
 	announced map[uint64]*command.Member // loop-owned: addresses peers announced
