@@ -197,6 +197,16 @@ func (n *Node) handleReady(ctx context.Context) error {
 	msgs := rd.Messages[:0:0]
 	for _, m := range rd.Messages {
 		if m.GetType() == raftpb.MsgSnap {
+			if !inConf(m.GetSnapshot().GetMetadata().GetConfState(), m.GetTo()) {
+				// The log was last compacted before the recipient joined:
+				// its raft refuses a snapshot whose membership lacks it
+				// ("not in the ConfState"), and the leader would send the
+				// same one forever. Compact at once (the conf change is
+				// applied), and fail this one so raft asks again.
+				n.compactNow = true
+				n.reportSnapshotFailed(ctx, m.GetTo())
+				continue
+			}
 			n.sendSnapshot(ctx, m)
 			continue
 		}

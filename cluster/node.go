@@ -68,6 +68,10 @@ type Node struct {
 	// it joined: removals before it belong to an earlier node with the
 	// same id.
 	lastSelfRemoval uint64
+	// compactNow makes the next maybeCompact compact regardless of the
+	// thresholds (a snapshot predating a new member was asked for);
+	// loop goroutine only.
+	compactNow bool
 	// beyondLog counts heartbeats in a row that claimed a commit beyond
 	// this node's log (see step); loop goroutine only.
 	beyondLog   int

@@ -84,9 +84,10 @@ func (n *Node) maybeCompact() error {
 	if applied <= last {
 		return nil
 	}
-	if applied-last < n.cfg.SnapshotEntries && n.bytesSinceSnap < n.cfg.SnapshotLogBytes {
+	if applied-last < n.cfg.SnapshotEntries && n.bytesSinceSnap < n.cfg.SnapshotLogBytes && !n.compactNow {
 		return nil
 	}
+	n.compactNow = false
 	// The state the dropped entries produced must be on disk first:
 	// SQLite runs with synchronous=NORMAL (no fsync per commit).
 	if err := n.db.Sync(); err != nil {
@@ -113,6 +114,19 @@ func (n *Node) maybeCompact() error {
 	n.metrics.compactions.Inc()
 	n.log.Info("log compacted", "snapshot_index", applied, "first_index", compactTo+1)
 	return nil
+}
+
+// reportSnapshotFailed tells raft, from the loop, that the snapshot for
+// peer to was not delivered.
+func (n *Node) reportSnapshotFailed(ctx context.Context, to uint64) {
+	n.snap.wg.Add(1)
+	go func() {
+		defer n.snap.wg.Done()
+		select {
+		case n.snap.reports <- snapReport{to: to, ok: false}:
+		case <-ctx.Done():
+		}
+	}()
 }
 
 // sendSnapshot starts a goroutine that streams a database copy for the
