@@ -54,7 +54,7 @@ func BenchmarkCluster_ReadIndex(b *testing.B) {
 func BenchmarkLogStore_Save(b *testing.B) {
 	for _, batch := range []int{1, 64} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			ls, err := openLogStore(filepath.Join(b.TempDir(), "n"), 1, 0, 0)
+			ls, err := openLogStore(filepath.Join(b.TempDir(), "n"), 1, 0, 0, 0)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -32,7 +32,7 @@ func TestDeriveClusterID(t *testing.T) {
 
 func TestLogStoreKeepsItsClusterID(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "n")
-	ls, err := openLogStore(dir, 1, 0xabc, 0)
+	ls, err := openLogStore(dir, 1, 0xabc, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestLogStoreKeepsItsClusterID(t *testing.T) {
 	// A restart with no expected id (or the same) reads the stored one;
 	// an id derived from edited settings is not checked.
 	for _, id := range []uint64{0, 0xabc} {
-		ls, err = openLogStore(dir, 1, 0x999, id)
+		ls, err = openLogStore(dir, 1, 0x999, id, 0)
 		if err != nil {
 			t.Fatalf("reopen with %x: %v", id, err)
 		}
@@ -49,7 +49,7 @@ func TestLogStoreKeepsItsClusterID(t *testing.T) {
 		}
 		ls.close()
 	}
-	if _, err := openLogStore(dir, 1, 0x999, 0xdef); !errors.Is(err, ErrWrongCluster) {
+	if _, err := openLogStore(dir, 1, 0x999, 0xdef, 0); !errors.Is(err, ErrWrongCluster) {
 		t.Fatalf("reopen for another cluster: %v", err)
 	}
 }

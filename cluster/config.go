@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"rdb/internal/clock"
 )
 
 // Defaults for Config. The raft settings follow the measurements recorded
@@ -99,7 +101,8 @@ type Config struct {
 	// Registerer receives the node's Prometheus metrics; nil keeps them
 	// unexported.
 	Registerer prometheus.Registerer
-	// Now returns the time stamped into commands; nil means time.Now.
+	// Now returns the time stamped into commands; nil means clock.Now
+	// (time.Now, or its test offset in a failpoints build).
 	Now func() time.Time
 }
 
@@ -158,7 +161,7 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Now == nil {
-		c.Now = time.Now
+		c.Now = clock.Now
 	}
 	return c
 }

@@ -24,6 +24,17 @@ var (
 	// ErrStale means the node has not heard from a leader within the
 	// requested freshness bound.
 	ErrStale = errors.New("cluster: node is stale")
+	// ErrLogDamaged means the raft WAL lost records that were durable: a
+	// damaged record that looked like a torn write was found before
+	// entries the database had already applied. The node refuses to
+	// start; wipe its data directory and re-add it.
+	ErrLogDamaged = errors.New("cluster: raft log damaged")
+	// ErrLogLost means the leader keeps claiming a commit index beyond
+	// this node's log: the node lost log records it had acknowledged (a
+	// damaged or replaced data directory) and can never catch up, because
+	// raft does not re-send what a follower acknowledged. The node stops;
+	// replace it (README, "Replacing a dead node").
+	ErrLogLost = errors.New("cluster: this node lost log entries it had acknowledged")
 	// ErrWrongNode means the data directory belongs to another node id.
 	ErrWrongNode = errors.New("cluster: data directory belongs to another node")
 	// ErrWrongCluster means a peer, a joining node or a data directory

@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,6 +28,9 @@ type logStore struct {
 	storage *raft.MemoryStorage
 	// existing reports whether the log was found on disk (a restart).
 	existing bool
+	// repaired reports whether a torn record at the end of the WAL was
+	// cut off when the log was opened.
+	repaired bool
 	// clusterID is the cluster the log belongs to (0: written before
 	// cluster ids existed).
 	clusterID uint64
@@ -47,7 +52,12 @@ type walMetadata struct {
 // one stored then, and an expected id (non-zero) that differs from it is
 // refused. (A derived id is not checked on restart: --initial-cluster is
 // ignored then, and may have been edited since.)
-func openLogStore(dataDir string, nodeID, clusterID, expectClusterID uint64) (*logStore, error) {
+//
+// minLast is an index the log must reach if a torn tail is repaired (the
+// database's applied index: applied entries were durable in the log);
+// a repair that would end the log before it is undone and refused with
+// ErrLogDamaged.
+func openLogStore(dataDir string, nodeID, clusterID, expectClusterID, minLast uint64) (*logStore, error) {
 	dir := filepath.Join(dataDir, "raft")
 	ls := &logStore{dir: dir, storage: raft.NewMemoryStorage(), snapshot: &raftpb.SnapshotMetadata{}}
 	lg := zap.NewNop()
@@ -70,21 +80,17 @@ func openLogStore(dataDir string, nodeID, clusterID, expectClusterID uint64) (*l
 	}
 	snaps, err := wal.ValidSnapshotEntries(lg, dir)
 	if err != nil {
-		return nil, fmt.Errorf("scan wal snapshots: %w", err)
+		return nil, fmt.Errorf("scan wal snapshots in %s: %w", dir, err)
 	}
 	start := &walpb.Snapshot{}
 	if len(snaps) > 0 {
 		start = snaps[len(snaps)-1]
 	}
-	w, err := wal.Open(lg, dir, start)
+	w, metaBytes, hs, ents, repaired, err := readWAL(lg, dir, start, minLast)
 	if err != nil {
-		return nil, fmt.Errorf("open wal: %w", err)
+		return nil, err
 	}
-	metaBytes, hs, ents, err := w.ReadAll()
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("read wal: %w", err)
-	}
+	ls.repaired = repaired
 	var meta walMetadata
 	if err := json.Unmarshal(metaBytes, &meta); err != nil {
 		w.Close()
@@ -123,6 +129,62 @@ func openLogStore(dataDir string, nodeID, clusterID, expectClusterID uint64) (*l
 	ls.brokenNoSync()
 	ls.existing = true
 	return ls, nil
+}
+
+// readWAL opens the WAL at start and reads it. A torn record at the end
+// of the last segment (a write cut short by a crash or a full disk:
+// io.ErrUnexpectedEOF) is repaired once, as etcd's server does: the
+// segment is copied to <name>.broken and truncated before the torn
+// record, which was never acknowledged as durable. Any other damage (a
+// CRC mismatch in an earlier record, a missing segment) is returned with
+// the WAL directory named, and the node refuses to start.
+//
+// etcd's decoder also reports some damage in the middle of a segment as a
+// torn write (a flipped bit in a record's length makes it run into the
+// zeroed, preallocated tail). Cutting there would drop records that were
+// durable and acknowledged: the node would forget entries and votes. So a
+// repair whose log ends before minLast (entries known to have been
+// durable) is undone, the segment restored, and ErrLogDamaged returned.
+// Damage after the last applied entry cannot be told from a torn write
+// this way; etcd's server has the same limit.
+func readWAL(lg *zap.Logger, dir string, start *walpb.Snapshot, minLast uint64) (w *wal.WAL, meta []byte, hs *raftpb.HardState, ents []*raftpb.Entry, repaired bool, err error) {
+	var segment string
+	for {
+		w, err = wal.Open(lg, dir, start)
+		if err != nil {
+			return nil, nil, nil, nil, repaired, fmt.Errorf("open wal %s: %w", dir, err)
+		}
+		meta, hs, ents, err = w.ReadAll()
+		if err == nil {
+			last := start.GetIndex()
+			if len(ents) > 0 {
+				last = ents[len(ents)-1].GetIndex()
+			}
+			if !repaired || last >= minLast {
+				return w, meta, hs, ents, repaired, nil
+			}
+			w.Close()
+			// Undo: put the damaged segment back for the operator.
+			if rerr := os.Rename(segment+".broken", segment); rerr != nil {
+				return nil, nil, nil, nil, false, fmt.Errorf("%w: restore %s: %v", ErrLogDamaged, segment, rerr)
+			}
+			return nil, nil, nil, nil, false, fmt.Errorf("%w: %s: a damaged record would end the log at index %d, but the database has applied %d, so records after it were durable; "+
+				"the node cannot rebuild its log: wipe its data directory and add it again (README, \"Replacing a dead node\")", ErrLogDamaged, segment, last, minLast)
+		}
+		w.Close()
+		if repaired || !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, nil, nil, nil, repaired, fmt.Errorf("read wal %s: %w", dir, err)
+		}
+		names, lerr := walFiles(dir)
+		if lerr != nil || len(names) == 0 {
+			return nil, nil, nil, nil, false, fmt.Errorf("read wal %s: %w", dir, err)
+		}
+		segment = filepath.Join(dir, names[len(names)-1].name)
+		if !wal.Repair(lg, dir) {
+			return nil, nil, nil, nil, false, fmt.Errorf("read wal %s: torn tail could not be repaired: %w", dir, err)
+		}
+		repaired = true
+	}
 }
 
 // brokenNoSync turns the WAL's fsync off in the deliberately broken

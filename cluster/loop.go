@@ -14,6 +14,10 @@ import (
 	"rdb/db"
 )
 
+// lostLogHeartbeats is how many election timeouts' worth of heartbeats
+// claiming a commit beyond this node's log stop the node (ErrLogLost).
+const lostLogHeartbeats = 5
+
 // maxDrain bounds how many queued events of one kind the loop takes
 // before handling a Ready, so that proposals batch into one append and
 // one fsync without starving the other inputs.
@@ -113,6 +117,15 @@ func (n *Node) loop(ctx context.Context) error {
 			n.log.Warn("this node was removed from the cluster; stopping")
 			return ErrRemoved
 		}
+		// Heartbeats beyond our log for several election timeouts: the
+		// leader believes we hold entries we lost, and raft will never
+		// send them again. Stop with a clear error instead of staying up
+		// as a follower that cannot catch up (chaos finding 6).
+		if limit := lostLogHeartbeats * n.cfg.ElectionTicks / max(n.cfg.HeartbeatTicks, 1); n.beyondLog >= limit {
+			last, _ := n.store.storage.LastIndex()
+			return fmt.Errorf("%w: %d heartbeats in a row claimed a commit beyond the log's last index %d; wipe the data directory and add the node again with a new id",
+				ErrLogLost, n.beyondLog, last)
+		}
 	}
 }
 
@@ -154,8 +167,10 @@ func (n *Node) step(m *raftpb.Message) {
 		if last, _ := n.store.storage.LastIndex(); m.GetCommit() > last {
 			n.log.Error("ignoring heartbeat claiming a commit beyond this node's log: another cluster on a reused address, or a lost log",
 				"from", m.GetFrom(), "commit", m.GetCommit(), "last_index", last, "term", m.GetTerm())
+			n.beyondLog++
 			return
 		}
+		n.beyondLog = 0
 	}
 	if lead := n.leader.Load(); lead != 0 && m.GetFrom() == lead {
 		n.leaderSeen(time.Now())
@@ -186,6 +201,16 @@ func (n *Node) handleReady(ctx context.Context) error {
 	msgs := rd.Messages[:0:0]
 	for _, m := range rd.Messages {
 		if m.GetType() == raftpb.MsgSnap {
+			if !inConf(m.GetSnapshot().GetMetadata().GetConfState(), m.GetTo()) {
+				// The log was last compacted before the recipient joined:
+				// its raft refuses a snapshot whose membership lacks it
+				// ("not in the ConfState"), and the leader would send the
+				// same one forever. Compact at once (the conf change is
+				// applied), and fail this one so raft asks again.
+				n.compactNow = true
+				n.reportSnapshotFailed(ctx, m.GetTo())
+				continue
+			}
 			n.sendSnapshot(ctx, m)
 			continue
 		}

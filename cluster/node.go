@@ -68,8 +68,15 @@ type Node struct {
 	// it joined: removals before it belong to an earlier node with the
 	// same id.
 	lastSelfRemoval uint64
-	joinIndex       atomic.Uint64
-	joinPending     atomic.Bool // joining, join index not known yet
+	// compactNow makes the next maybeCompact compact regardless of the
+	// thresholds (a snapshot predating a new member was asked for);
+	// loop goroutine only.
+	compactNow bool
+	// beyondLog counts heartbeats in a row that claimed a commit beyond
+	// this node's log (see step); loop goroutine only.
+	beyondLog   int
+	joinIndex   atomic.Uint64
+	joinPending atomic.Bool // joining, join index not known yet
 
 	peerc     chan *command.Member
 	announced map[uint64]*command.Member // loop-owned: addresses peers announced
@@ -100,9 +107,19 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := openLogStore(cfg.DataDir, cfg.ID, cfg.clusterID(), cfg.ClusterID)
+	// The database's applied index bounds what a torn-tail repair of
+	// the WAL may cut: applied entries were fsynced in the log first.
+	dbApplied, err := database.AppliedIndex(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("read applied index: %w", err)
+	}
+	store, err := openLogStore(cfg.DataDir, cfg.ID, cfg.clusterID(), cfg.ClusterID, dbApplied)
 	if err != nil {
 		return nil, err
+	}
+	if store.repaired {
+		cfg.Logger.Warn("cut a torn record off the end of the raft log (a write interrupted by a crash or a full disk); the damaged segment is kept as *.wal.broken",
+			"node_id", cfg.ID, "dir", store.dir)
 	}
 	n := &Node{
 		cfg:       cfg,

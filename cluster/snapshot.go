@@ -77,7 +77,7 @@ func (n *Node) maybeCompact() error {
 	if applied <= last {
 		return nil
 	}
-	if applied-last < n.cfg.SnapshotEntries && n.bytesSinceSnap < n.cfg.SnapshotLogBytes {
+	if applied-last < n.cfg.SnapshotEntries && n.bytesSinceSnap < n.cfg.SnapshotLogBytes && !n.compactNow {
 		return nil
 	}
 	// The database can be ahead of the log: after a crash between
@@ -90,6 +90,7 @@ func (n *Node) maybeCompact() error {
 			return nil
 		}
 	}
+	n.compactNow = false
 	// The state the dropped entries produced must be on disk first:
 	// SQLite runs with synchronous=NORMAL (no fsync per commit).
 	if err := n.db.Sync(); err != nil {
@@ -116,6 +117,19 @@ func (n *Node) maybeCompact() error {
 	n.metrics.compactions.Inc()
 	n.log.Info("log compacted", "snapshot_index", applied, "first_index", compactTo+1)
 	return nil
+}
+
+// reportSnapshotFailed tells raft, from the loop, that the snapshot for
+// peer to was not delivered.
+func (n *Node) reportSnapshotFailed(ctx context.Context, to uint64) {
+	n.snap.wg.Add(1)
+	go func() {
+		defer n.snap.wg.Done()
+		select {
+		case n.snap.reports <- snapReport{to: to, ok: false}:
+		case <-ctx.Done():
+		}
+	}()
 }
 
 // sendSnapshot starts a goroutine that streams a database copy for the
@@ -161,7 +175,17 @@ func (n *Node) snapshotFile(ctx context.Context, md *raftpb.SnapshotMetadata) (s
 	n.snap.copyMu.Lock()
 	defer n.snap.copyMu.Unlock()
 	if meta, path, err := n.snap.store.Newest(); err == nil && meta.Index >= md.GetIndex() {
-		return meta, path, nil
+		// The stream's checksum is computed from the bytes sent, so a
+		// file damaged at rest would reach the follower intact-looking:
+		// check it against the hash recorded when it was stored.
+		verr := n.snap.store.Verify(meta)
+		if verr == nil {
+			return meta, path, nil
+		}
+		n.log.Error("stored snapshot is damaged; discarding it and copying the database again", "snapshot", meta.String(), "err", verr)
+		if err := n.snap.store.Discard(meta); err != nil {
+			return snapshot.Meta{}, "", err
+		}
 	}
 	tmp := filepath.Join(n.snap.store.Dir(), fmt.Sprintf("copy-%d.db", n.nextRequestID()))
 	applied, err := n.db.Snapshot(ctx, tmp)

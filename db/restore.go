@@ -14,13 +14,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"modernc.org/libc"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"rdb/command"
+	"rdb/internal/clock"
 )
 
 // Restore through the log. See doc.go ("Restore") for the protocol, the
@@ -666,7 +666,8 @@ func ValidateRestoreFile(ctx context.Context, path string, format command.Restor
 		return fmt.Errorf("db: validate restore: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	opt := scriptOptions{timeNanos: time.Now().UnixNano(), seed: uint64(time.Now().UnixNano())}
+	now := clock.Now().UnixNano()
+	opt := scriptOptions{timeNanos: now, seed: uint64(now)}
 	err = withScriptConn(filepath.Join(dir, "validate.db"), opt, func(c *sconn, det *detState) error {
 		var once sync.Once
 		stop := context.AfterFunc(ctx, func() {

@@ -246,6 +246,20 @@ func (s *Store) install(meta Meta, src string) error {
 	return syncDir(s.dir)
 }
 
+// Discard removes a committed snapshot (a damaged one: see Verify): its
+// metadata first, the commit point, then its payload.
+func (s *Store) Discard(meta Meta) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := os.Remove(s.metaPath(meta.Term, meta.Index)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("snapshot: discard %v: %w", meta, err)
+	}
+	if err := os.Remove(s.Path(meta)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("snapshot: discard %v: %w", meta, err)
+	}
+	return syncDir(s.dir)
+}
+
 // Import adopts an already-written payload file at path as the snapshot
 // described by meta, moving it into the store. If meta.SHA256 is set the
 // file must match it (ErrCorrupt otherwise, and the file is left where it

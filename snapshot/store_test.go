@@ -526,3 +526,25 @@ func TestStore_ImportOtherFileSystem(t *testing.T) {
 		t.Fatalf("source still exists: %v", err)
 	}
 }
+
+// TestStore_Discard: a discarded snapshot is gone from Newest and List,
+// and the same term and index can be stored again (the cluster replaces
+// a stored snapshot that failed Verify by a fresh copy).
+func TestStore_Discard(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	old := save(t, s, 1, 5, payload(3000, 1))
+	m := save(t, s, 1, 9, payload(3000, 2))
+	if err := s.Discard(m); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := s.Newest(); err != nil || got.Index != old.Index {
+		t.Fatalf("Newest after Discard = %v, %v; want index %d", got, err, old.Index)
+	}
+	if _, err := os.Stat(s.Path(m)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("payload still there: %v", err)
+	}
+	again := save(t, s, 1, 9, payload(3000, 3))
+	if err := s.Verify(again); err != nil {
+		t.Fatalf("stored again: %v", err)
+	}
+}

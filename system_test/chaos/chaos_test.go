@@ -11,7 +11,8 @@ import (
 )
 
 // TestChaos is the short tier: a few seeded runs covering kill, pause,
-// partition and link faults against real rdb processes built without the race
+// partition, link, disk-full, clock and bit-flip faults against real rdb
+// processes built without the race
 // detector (RDB_BUILD_TAGS adds build tags, for deliberately broken
 // builds). Skipped with -short.
 func TestChaos(t *testing.T) {
@@ -19,7 +20,8 @@ func TestChaos(t *testing.T) {
 		t.Skip("chaos: skipped with -short")
 	}
 	// With failpoints (unarmed they do nothing), so that
-	// blackhole-until-snapshot kills inside the snapshot install.
+	// blackhole-until-snapshot kills inside the snapshot install and
+	// clock-offset can move a node's clock.
 	bin, err := BuildRDB(context.Background(), t.TempDir(), WithFailpointsTag(os.Getenv("RDB_BUILD_TAGS")))
 	if err != nil {
 		t.Fatal(err)
@@ -38,20 +40,27 @@ func TestChaos(t *testing.T) {
 		{KillAll, 3},                // election 2s, snapshot-entries 50
 		{LossyLinks, 1},             // election 100ms (F7; slow-links runs in make chaos)
 		{BlackholeUntilSnapshot, 2}, // election 1s; kills while receiving and at both install failpoints
+		{DiskFull, 1},               // election 100ms; a follower, then the leader
+		{BitFlip, 2},                // election 1s, snapshot-entries 50
+		{ClockOffset, 1},            // election 100ms
 	}
 	var sum Summary
 	for _, r := range runs {
+		d := 12 * time.Second
 		t.Run(string(r.scenario), func(t *testing.T) {
 			log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			res, err := Run(context.Background(), Config{
 				Seed:     r.seed,
 				Scenario: r.scenario,
-				Duration: 12 * time.Second,
+				Duration: d,
 				Binary:   bin,
 				Logger:   log,
 			})
 			if errors.Is(err, ErrNoNetns) {
 				t.Skipf("partition scenario needs network namespaces: %v", err)
+			}
+			if errors.Is(err, ErrNeedsRoot) || errors.Is(err, ErrNeedsFailpoints) {
+				t.Skipf("%s: %v", r.scenario, err)
 			}
 			sum.Add(r.scenario, r.seed, res, err)
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"rdb/internal/clock"
 	"rdb/rpc/client"
 	"rdb/rpc/rpcpb"
 )
@@ -84,6 +85,8 @@ func newCluster(bin, dir string, n int, timing Timing, nw *netns, scenario Scena
 			id:      i,
 			dataDir: filepath.Join(dir, fmt.Sprintf("node%d", i)),
 			logPath: filepath.Join(dir, fmt.Sprintf("node%d.log", i)),
+			// Read only by failpoints builds (clock-offset scenario).
+			env: []string{clock.EnvOffsetFile + "=" + clockFile(dir, i)},
 		}
 		if nw != nil {
 			nd.clientAddr, nd.peerAddr = nw.ClientAddr(i), nw.PeerAddr(i)

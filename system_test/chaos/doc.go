@@ -80,9 +80,11 @@
 // timeout (F3), isolating the leader (F4), random halves (F5), the
 // leader's inbound peer traffic dropped while its outbound passes (F6),
 // kill -9 of every node (F15), slow and lossy peer links (F7:
-// slow-links, lossy-links) and a follower blackholed until the leader's
+// slow-links, lossy-links), a follower blackholed until the leader's
 // log is compacted past it and then killed inside the snapshot install
-// (F11: blackhole-until-snapshot). Partitions are iptables DROP rules in
+// (F11: blackhole-until-snapshot), a full disk (F12, disk-full), a
+// wall-clock offset (F13, clock-offset) and a corrupted file (F14,
+// bitflip). Partitions are iptables DROP rules in
 // the namespaces: a two-way cut drops everything from the other side; the
 // one-way cut drops only packets to the victim's peer port, so replies on
 // connections the victim opened still pass. Namespaces, veths, the bridge
@@ -102,6 +104,23 @@
 // RDB_FAILPOINTS_FILE, or by SIGKILL while the snapshot file is received;
 // the runner and TestChaos build rdb with -tags failpoints for it
 // (fault_snapshot.go).
+//
+// disk-full gives every node's data directory its own 384 MiB tmpfs
+// (source "rdbchaos-<harness pid>", so stale mounts of dead harness
+// processes are unmounted before the next such run; a kept run's data is
+// copied out before unmounting), fills one node's with a balloon file (a
+// follower, then the leader, alternating), holds, deletes the balloon and
+// restarts the node if it exited. clock-offset needs rdb built with the
+// failpoints tag (Run builds one when Config.Binary lacks it): every node
+// gets RDB_CLOCK_OFFSET_FILE=<run dir>/node<N>.clock, and the nemesis
+// writes offsets of 5-30 s either way into the leader's file (then a
+// random node's), proves with a write of julianday('now') that the stamp
+// moved, strobes the offset every 20-200 ms, and resets it. bitflip stops
+// a follower (SIGTERM or kill -9), truncates its last WAL segment's tail
+// or flips a bit in a WAL segment, a snapshot file or the SQLite file,
+// and starts it; a node that refuses to start is replaced as README
+// says (remove the member, wipe, --join with a new id); each outcome is
+// in the timeline, and the next fault waits until the node caught up.
 //
 // # Concurrency
 //

@@ -3,7 +3,6 @@ package chaos
 import (
 	"bytes"
 	"context"
-	"debug/buildinfo"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,7 +49,6 @@ import (
 const (
 	compactWithin = 30 * time.Second // for the leader to compact past the victim
 	installWithin = 30 * time.Second // for the snapshot to reach the install
-	catchUpWithin = 30 * time.Second // for the restarted victim
 )
 
 // receiveKill names the kill by the harness while the snapshot file is
@@ -93,16 +91,8 @@ func WithFailpointsTag(tags string) string {
 // hasFailpoints reports whether the binary was built with the failpoints
 // tag.
 func hasFailpoints(bin string) bool {
-	info, err := buildinfo.ReadFile(bin)
-	if err != nil {
-		return false
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-tags" && strings.Contains(","+s.Value+",", ",failpoints,") {
-			return true
-		}
-	}
-	return false
+	ok, err := hasBuildTag(bin, "failpoints")
+	return err == nil && ok
 }
 
 // armFailpoints replaces the failpoint spec nd reads; "" disarms.
@@ -273,23 +263,9 @@ func logHas(path string, offset int64, subs ...string) bool {
 	return false
 }
 
-// waitCaughtUp polls until nd has applied the leader's commit index as
-// of the call; the timeline records how long it took, or that it did not.
+// waitCaughtUp waits until nd has applied the leader's commit index as of
+// the call (awaitCatchUp); the timeline records how long it took, or that
+// it did not, and the run's final checks judge a node left behind.
 func (n *nemesis) waitCaughtUp(ctx context.Context, nd *node) {
-	start := time.Now()
-	var target uint64
-	for time.Since(start) < catchUpWithin && ctx.Err() == nil {
-		if target == 0 {
-			if l := n.c.leader(ctx); l != nil && l != nd {
-				if st, err := n.c.status(ctx, l); err == nil {
-					target = st.GetCommitIndex()
-				}
-			}
-		} else if st, err := n.c.status(ctx, nd); err == nil && st.GetAppliedIndex() >= target {
-			n.tl.add("node %d caught up to %d (applied %d) in %s", nd.id, target, st.GetAppliedIndex(), time.Since(start).Round(time.Millisecond))
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	n.tl.add("node %d did not catch up to %d within %s", nd.id, target, catchUpWithin)
+	_ = n.awaitCatchUp(ctx, nd) // recorded in the timeline
 }

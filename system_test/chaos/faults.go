@@ -46,16 +46,31 @@ const (
 	// leader's log is compacted past it, heal, and kill -9 the follower
 	// while it installs the snapshot (fault_snapshot.go).
 	BlackholeUntilSnapshot Scenario = "blackhole-until-snapshot"
+	// DiskFull (F12): fill one node's data directory (a tmpfs of its
+	// own), first a follower's, then the leader's; free it after a hold.
+	// See fault_diskfull.go.
+	DiskFull Scenario = "disk-full"
+	// ClockOffset (F13): offset one node's wall clock by up to ±30 s, the
+	// leader's first, then strobe it; needs a failpoints build. See
+	// fault_clock.go.
+	ClockOffset Scenario = "clock-offset"
+	// BitFlip (F14): stop a follower, corrupt one of its files (WAL,
+	// snapshot or SQLite), start it again. See fault_bitflip.go.
+	BitFlip Scenario = "bitflip"
 )
 
 // Scenarios lists every scenario.
 var Scenarios = []Scenario{None, KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll,
-	SlowLinks, LossyLinks, BlackholeUntilSnapshot}
+	SlowLinks, LossyLinks, BlackholeUntilSnapshot,
+	DiskFull, ClockOffset, BitFlip}
 
 // scenarioGroups are the names accepted besides single scenarios.
 var scenarioGroups = map[string][]Scenario{
 	"all": {KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll,
-		SlowLinks, LossyLinks, BlackholeUntilSnapshot},
+		SlowLinks, LossyLinks, BlackholeUntilSnapshot,
+		DiskFull, ClockOffset, BitFlip},
+	"disk":      {DiskFull, BitFlip},
+	"clock":     {ClockOffset},
 	"kill":      {KillLeader, KillFollower, KillAll},
 	"pause":     {PauseLeader},
 	"partition": {IsolateLeader, PartitionHalves, OneWayLeader},
@@ -63,7 +78,7 @@ var scenarioGroups = map[string][]Scenario{
 }
 
 // ParseScenarios turns a comma-separated list of scenarios and groups
-// (all, kill, pause, partition, links) into scenarios.
+// (all, kill, pause, partition, links, disk, clock) into scenarios.
 func ParseScenarios(s string) ([]Scenario, error) {
 	var out []Scenario
 	for _, name := range strings.Split(s, ",") {
@@ -213,6 +228,12 @@ func (n *nemesis) inject(ctx context.Context) error {
 		return n.links(leader)
 	case BlackholeUntilSnapshot:
 		return n.blackholeUntilSnapshot(bg, leader)
+	case DiskFull:
+		return n.diskFull(bg, leader)
+	case ClockOffset:
+		return n.clockOffset(bg, leader)
+	case BitFlip:
+		return n.bitFlip(bg, leader)
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownScenario, n.scenario)
 }

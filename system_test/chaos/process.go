@@ -66,6 +66,7 @@ func (n *node) start() error {
 		cmd.Env = append(os.Environ(), n.env...)
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), n.env...)
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return fmt.Errorf("chaos: start node %d: %w", n.id, err)

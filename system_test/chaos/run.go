@@ -136,10 +136,21 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("chaos: run dir: %w", err)
 	}
-	c, err := newCluster(cfg.Binary, dir, res.Nodes, timing, nw, cfg.Scenario, uint64(cfg.Seed), log)
+	bin, err := scenarioBinary(ctx, cfg, dir, log)
 	if err != nil {
 		return nil, err
 	}
+	c, err := newCluster(bin, dir, res.Nodes, timing, nw, cfg.Scenario, uint64(cfg.Seed), log)
+	if err != nil {
+		return nil, err
+	}
+	// Scenario resources (tmpfs data directories) are released after the
+	// cluster stopped and the artifacts were written (defers run LIFO).
+	release, err := prepareScenario(ctx, cfg.Scenario, c, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { release(res.Dir != "") }()
 	rec := NewRecorder()
 	tl := &timeline{rec: rec}
 	defer func() {

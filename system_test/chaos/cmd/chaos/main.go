@@ -82,7 +82,7 @@ func run() int {
 			Seed: s, Scenario: sc, Duration: *runFor, Clients: *clients,
 			Binary: *bin, BaseDir: *baseDir, KeepAll: *keep, Loopback: *loopback, Logger: log,
 		})
-		if errors.Is(err, chaos.ErrNoNetns) {
+		if errors.Is(err, chaos.ErrNoNetns) || errors.Is(err, chaos.ErrNeedsRoot) || errors.Is(err, chaos.ErrNeedsFailpoints) {
 			fmt.Printf("skip %s: %v\n", sc, err)
 			if allNeedPartitions(scs) {
 				break
