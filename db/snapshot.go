@@ -111,38 +111,67 @@ func VerifyFile(ctx context.Context, path string) (uint64, error) {
 		return 0, fmt.Errorf("db: verify: %w", err)
 	}
 	defer rdb.Close()
-	check := "PRAGMA integrity_check"
-	if size > quickCheckAbove {
-		check = "PRAGMA quick_check"
-	}
-	rows, err := rdb.QueryContext(ctx, check)
-	if err != nil {
-		return 0, classifyOpenErr(ctx, err)
-	}
-	var msgs []string
-	for rows.Next() {
-		var m string
-		if err := rows.Scan(&m); err != nil {
-			rows.Close()
-			return 0, classifyOpenErr(ctx, err)
-		}
-		if len(msgs) < 5 {
-			msgs = append(msgs, m)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		rows.Close()
-		return 0, classifyOpenErr(ctx, err)
-	}
-	rows.Close()
-	if len(msgs) != 1 || msgs[0] != "ok" {
-		return 0, fmt.Errorf("%w: %s", ErrCorruptFile, strings.Join(msgs, "; "))
+	if err := runCheck(ctx, rdb, size); err != nil {
+		return 0, err
 	}
 	idx, err := appliedOf(ctx, rdb)
 	if err != nil {
 		return 0, classifyOpenErr(ctx, err)
 	}
 	return idx, nil
+}
+
+// runCheck runs PRAGMA integrity_check, or quick_check when the file is
+// over quickCheckAbove bytes, on rdb; a failed check gives an error
+// wrapping ErrCorruptFile with up to five of its messages.
+func runCheck(ctx context.Context, rdb *sql.DB, size int64) error {
+	check := "PRAGMA integrity_check"
+	if size > quickCheckAbove {
+		check = "PRAGMA quick_check"
+	}
+	rows, err := rdb.QueryContext(ctx, check)
+	if err != nil {
+		return classifyOpenErr(ctx, err)
+	}
+	defer rows.Close()
+	var msgs []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return classifyOpenErr(ctx, err)
+		}
+		if len(msgs) < 5 {
+			msgs = append(msgs, m)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return classifyOpenErr(ctx, err)
+	}
+	if len(msgs) != 1 || msgs[0] != "ok" {
+		return fmt.Errorf("%w: %s", ErrCorruptFile, strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// Check verifies the open database as VerifyFile verifies a file: PRAGMA
+// integrity_check, or quick_check above 256 MiB, on a read connection. A
+// failed check gives an error wrapping ErrCorruptFile. Nodes run it at
+// start: SQLite has no page checksums, so a damaged page that still
+// parses would otherwise be served.
+func (d *DB) Check(ctx context.Context) error {
+	d.rw.RLock()
+	defer d.rw.RUnlock()
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	if d.rdb == nil {
+		return errUnavailable
+	}
+	fi, err := os.Stat(d.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("db: check: %w", err)
+	}
+	return runCheck(ctx, d.rdb, fi.Size())
 }
 
 // checkHeader checks the SQLite header of path and that the file is not

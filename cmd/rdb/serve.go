@@ -49,6 +49,7 @@ type serveOptions struct {
 	snapTrailing    uint64
 	snapLogBytes    uint64
 	debugListen     string
+	verifyOnStart   bool
 	join            string
 	learner         bool
 	clusterToken    string
@@ -103,6 +104,7 @@ majority of disks (fsynced) and survives kill -9.`,
 	f.StringVar(&o.clusterID, "cluster-id", "", "the id of the cluster this node belongs to (16 hex digits, see 'rdb status'): with --join, members of another cluster refuse the join; on a restart, a data directory of another cluster is refused")
 	f.BoolVar(&o.learner, "learner", false, "with --join: stay a learner (a non-voting member serving reads) instead of being promoted once caught up")
 	f.Int64Var(&o.maxApplySteps, "max-apply-steps", db.DefaultMaxApplySteps, "operation budget of one statement when applied, in SQLite VM steps; over it the statement fails the same way on every node (must be equal on all nodes; negative: no budget)")
+	f.BoolVar(&o.verifyOnStart, "verify-on-start", true, "check the database file (PRAGMA integrity_check; quick_check above 256 MiB) before serving, and rebuild it from the log when it is damaged")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve /metrics (Prometheus) and /debug/pprof on this address (off when empty)")
 	return cmd
 }
@@ -206,7 +208,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	dbCfg := db.Config{Path: filepath.Join(o.dataDir, "db.sqlite"), Logger: logger, MaxApplySteps: o.maxApplySteps}
-	database, err := openDatabase(ctx, dbCfg, logger)
+	database, err := openDatabase(ctx, dbCfg, o.verifyOnStart, logger)
 	if err != nil {
 		return err
 	}
