@@ -386,8 +386,10 @@ func (n *Node) apply(ctx context.Context, ents []*raftpb.Entry) error {
 			confs[i] = ce
 			batch[i].Command = memberCommand(ce)
 		case len(e.GetData()) > 0:
-			cmd := n.waiters.proposed(e.GetData())
-			if cmd == nil {
+			cmd, at := n.waiters.proposed(e.GetData())
+			if cmd != nil {
+				n.metrics.commit.Observe(time.Since(at).Seconds())
+			} else {
 				var err error
 				if cmd, err = command.Unmarshal(e.GetData()); err != nil {
 					// An entry this node cannot read would make it

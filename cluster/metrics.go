@@ -14,6 +14,7 @@ type metrics struct {
 	proposed, dropped prometheus.Counter
 	walSave           prometheus.Histogram
 	apply             prometheus.Histogram
+	commit            prometheus.Histogram
 	applyEntries      prometheus.Counter
 	readIndex         prometheus.Histogram
 	leaderChanges     prometheus.Counter
@@ -32,6 +33,8 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 			Help: "Time to append a Ready's entries and HardState to the WAL, fsync included.", Buckets: lat}),
 		apply: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "apply_seconds",
 			Help: "Time to apply a Ready's committed entries to SQLite.", Buckets: lat}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "commit_seconds",
+			Help: "Time from a write's proposal on this node (the leader) to its commit, when it is about to be applied: own WAL save and followers' acknowledgements.", Buckets: lat}),
 		applyEntries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "applied_entries_total",
 			Help: "Committed entries applied."}),
 		readIndex: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "read_index_seconds",
@@ -54,7 +57,7 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, f)
 	}
 	for _, c := range []prometheus.Collector{
-		m.proposals, m.walSave, m.apply, m.applyEntries, m.readIndex, m.leaderChanges, m.snapshotsSent, m.snapshotsIn, m.compactions,
+		m.proposals, m.walSave, m.apply, m.commit, m.applyEntries, m.readIndex, m.leaderChanges, m.snapshotsSent, m.snapshotsIn, m.compactions,
 		gauge("applied_index", "Highest index applied to the database.", func() float64 { return float64(n.AppliedIndex()) }),
 		gauge("commit_index", "Commit index as last persisted.", func() float64 { return float64(n.commit.Load()) }),
 		gauge("term", "Current raft term.", func() float64 { return float64(n.term.Load()) }),

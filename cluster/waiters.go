@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"sync"
+	"time"
 
 	"rdb/command"
 )
@@ -31,6 +32,7 @@ type waiters struct {
 }
 
 type waiter struct {
+	at   time.Time // registered, just before proposing
 	id   uint64
 	ch   chan applyResult
 	data []byte
@@ -44,7 +46,7 @@ func newWaiters() *waiters {
 // register records a proposal of cmd, encoded as data, under id. cmd and
 // data must not change afterwards.
 func (w *waiters) register(id uint64, cmd *command.Command, data []byte) chan applyResult {
-	wt := &waiter{id: id, ch: make(chan applyResult, 1), data: data, cmd: cmd}
+	wt := &waiter{at: time.Now(), id: id, ch: make(chan applyResult, 1), data: data, cmd: cmd}
 	w.mu.Lock()
 	w.m[id] = wt
 	w.mu.Unlock()
@@ -58,20 +60,20 @@ func (w *waiters) has(id uint64) bool {
 	return ok
 }
 
-// proposed returns the command a waiting proposer encoded as data, or
-// nil.
-func (w *waiters) proposed(data []byte) *command.Command {
+// proposed returns the command a waiting proposer encoded as data and
+// when it registered, or nil.
+func (w *waiters) proposed(data []byte) (*command.Command, time.Time) {
 	id, ok := command.PeekRequestID(data)
 	if !ok || id == 0 {
-		return nil
+		return nil, time.Time{}
 	}
 	w.mu.Lock()
 	wt := w.m[id]
 	w.mu.Unlock()
 	if wt == nil || wt.cmd == nil || !bytes.Equal(wt.data, data) {
-		return nil
+		return nil, time.Time{}
 	}
-	return wt.cmd
+	return wt.cmd, wt.at
 }
 
 func (w *waiters) remove(id uint64) {
