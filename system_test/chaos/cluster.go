@@ -54,6 +54,9 @@ type cluster struct {
 	admin  *client.Client
 	timing Timing
 	log    *slog.Logger
+	// members tracks the membership in a membership run; nil otherwise
+	// (every node is a member).
+	members *membership
 }
 
 func freeAddr() (string, error) {
@@ -222,6 +225,9 @@ func (c *cluster) heal(ctx context.Context) (crashed []int, err error) {
 		errs = append(errs, c.net.Heal(ctx))
 	}
 	for _, n := range c.nodes {
+		if !c.members.includes(n.id) {
+			continue // removed by a membership run: stays stopped
+		}
 		if n.isPaused() {
 			errs = append(errs, n.signal(syscall.SIGCONT))
 		}
@@ -241,7 +247,7 @@ func (c *cluster) heal(ctx context.Context) (crashed []int, err error) {
 // upNodes returns the nodes whose process has not exited on its own.
 func (c *cluster) upNodes() []*node {
 	var out []*node
-	for _, n := range c.nodes {
+	for _, n := range c.memberNodes() {
 		if _, exited := n.running(); !exited {
 			out = append(out, n)
 		}

@@ -39,18 +39,19 @@ const (
 )
 
 // Scenarios lists every scenario.
-var Scenarios = []Scenario{None, KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll}
+var Scenarios = []Scenario{None, KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll, Membership}
 
 // scenarioGroups are the names accepted besides single scenarios.
 var scenarioGroups = map[string][]Scenario{
-	"all":       {KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll},
-	"kill":      {KillLeader, KillFollower, KillAll},
-	"pause":     {PauseLeader},
-	"partition": {IsolateLeader, PartitionHalves, OneWayLeader},
+	"all":        {KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll, Membership},
+	"membership": {Membership},
+	"kill":       {KillLeader, KillFollower, KillAll},
+	"pause":      {PauseLeader},
+	"partition":  {IsolateLeader, PartitionHalves, OneWayLeader},
 }
 
 // ParseScenarios turns a comma-separated list of scenarios and groups
-// (all, kill, pause, partition) into scenarios.
+// (all, kill, pause, partition, membership) into scenarios.
 func ParseScenarios(s string) ([]Scenario, error) {
 	var out []Scenario
 	for _, name := range strings.Split(s, ",") {
@@ -72,9 +73,12 @@ func (s Scenario) NeedsPartitions() bool {
 	return s == IsolateLeader || s == PartitionHalves || s == OneWayLeader
 }
 
-// nodesFor returns the cluster size for a scenario: 5 for random halves,
-// 3 otherwise.
+// nodesFor returns the cluster size for a scenario: 5 for membership
+// and random halves, 3 otherwise.
 func (s Scenario) nodesFor(rng *rand.Rand) int {
+	if s == Membership {
+		return 5
+	}
 	if s == PartitionHalves && rng.IntN(2) == 0 {
 		return 5
 	}
@@ -195,6 +199,8 @@ func (n *nemesis) inject(ctx context.Context) error {
 		return leader.signal(syscall.SIGCONT)
 	case IsolateLeader, PartitionHalves, OneWayLeader:
 		return n.partition(bg, leader)
+	case Membership:
+		return n.membershipStep(bg, leader)
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownScenario, n.scenario)
 }
