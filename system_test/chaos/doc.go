@@ -9,8 +9,8 @@
 //
 // Run performs one run from a Config (seed, scenario, duration):
 //
-//  1. From the seed: cluster size (3, or 5 for some partition-halves
-//     runs), raft tick and election timeout (10ms/100ms, 100ms/1s or
+//  1. From the seed: cluster size (3, or 5 for membership and some
+//     partition-halves runs), raft tick and election timeout (10ms/100ms, 100ms/1s or
 //     100ms/2s), --snapshot-entries (50, 1000 or 10000) and
 //     --snapshot-trailing (10, 100 or 5000), the workload mix, the order
 //     in which each client tries the endpoints, and the fault choices.
@@ -73,7 +73,13 @@
 // restart 1-3 s later, SIGSTOP of the leader for longer than the election
 // timeout (F3), isolating the leader (F4), random halves (F5), the
 // leader's inbound peer traffic dropped while its outbound passes (F6),
-// and kill -9 of every node (F15). Partitions are iptables DROP rules in
+// kill -9 of every node (F15), and membership changes (F10, see
+// Membership): learner add and promotion, removal and re-add of a voter
+// or the leader, and replacement of a node with a wiped data directory,
+// some proposed on an isolated leader, with a partition that leaves no
+// quorum of voters while a learner is present. In a membership run the
+// final checks cover the members read from the cluster after healing.
+// Partitions are iptables DROP rules in
 // the namespaces: a two-way cut drops everything from the other side; the
 // one-way cut drops only packets to the victim's peer port, so replies on
 // connections the victim opened still pass. Namespaces, veths, the bridge
