@@ -582,8 +582,25 @@ func (n *nemesis) rejoin(ctx context.Context, nd *node, learner bool) error {
 	if err := nd.start(); err != nil {
 		return err
 	}
+	// A third of the joiners are killed while they catch up (once the
+	// cluster lists them) and restarted: a joined node must recover from
+	// its own log, which begins in the middle of the cluster's history.
+	crash := n.rng.IntN(3) == 0
+	crashAfter := n.between(0, time.Second)
 	deadline := time.Now().Add(memberSettle)
 	for {
+		if err := m.refresh(ctx, n.c, n.tl, 10*time.Second); err == nil && crash && m.isMember(nd.id) {
+			crash = false
+			time.Sleep(crashAfter)
+			n.tl.add("kill -9 joiner node %d while it catches up; restart it", nd.id)
+			if err := nd.kill(); err != nil {
+				return err
+			}
+			if err := nd.start(); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := m.refresh(ctx, n.c, n.tl, 10*time.Second); err == nil {
 			if learner && m.isMember(nd.id) || m.isVoter(nd.id) {
 				n.tl.add("node %d is a %s again", nd.id, kind)
