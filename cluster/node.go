@@ -100,6 +100,11 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Join && cfg.JoinIndex > 0 {
+		if err := writeJoinRecord(cfg.DataDir, joinRecord{Index: cfg.JoinIndex, Peers: cfg.JoinPeers}); err != nil {
+			return nil, err
+		}
+	}
 	store, err := openLogStore(cfg.DataDir, cfg.ID, cfg.clusterID(), cfg.ClusterID)
 	if err != nil {
 		return nil, err
@@ -223,7 +228,24 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		if inConf(n.confState, cfg.ID) {
 			n.wasMember = true
 		}
-		if cs := n.confState; len(cs.GetVoters())+len(cs.GetLearners()) > 0 && !inConf(cs, cfg.ID) {
+		// A node that joined knows its addition and its peers from its
+		// join record until the log has brought the member table.
+		rec, joined, err := readJoinRecord(cfg.DataDir)
+		if err != nil {
+			store.close()
+			return nil, err
+		}
+		if joined {
+			n.joinIndex.Store(rec.Index)
+			for id, addr := range rec.Peers {
+				if _, known := n.members[id]; !known && id != cfg.ID && addr != "" {
+					transport.SetPeer(id, addr)
+				}
+			}
+		}
+		// A snapshot older than this node's addition does not list it.
+		addedLater := joined && store.snapshot.GetIndex() < rec.Index
+		if cs := n.confState; len(cs.GetVoters())+len(cs.GetLearners()) > 0 && !inConf(cs, cfg.ID) && !addedLater {
 			store.close()
 			return nil, fmt.Errorf("%w (node %d is not in the membership of its own log)", ErrRemoved, cfg.ID)
 		}
