@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// TestChaos is the short tier: a few seeded runs covering kill, pause and
-// partition faults against real rdb processes built without the race
+// TestChaos is the short tier: a few seeded runs covering kill, pause,
+// partition and membership faults against real rdb processes built without the race
 // detector (RDB_BUILD_TAGS adds build tags, for deliberately broken
 // builds). Skipped with -short.
 func TestChaos(t *testing.T) {
@@ -34,6 +34,7 @@ func TestChaos(t *testing.T) {
 		{OneWayLeader, 8},    // election 100ms
 		{PartitionHalves, 7}, // 5 nodes, election 100ms, snapshot-entries 50
 		{KillAll, 3},         // election 2s, snapshot-entries 50
+		{Membership, 1},      // 5 nodes, election 100ms: replace, learner with a quorum-less cut
 	}
 	var sum Summary
 	for _, r := range runs {
