@@ -295,7 +295,7 @@ func (n *nemesis) membershipStep(ctx context.Context, leader *node) error {
 	// A node left out by an earlier step comes back first.
 	for _, nd := range n.c.nodes {
 		if !m.isMember(nd.id) {
-			return n.rejoin(ctx, nd, false)
+			return n.rejoin(ctx, nd, false, false)
 		}
 	}
 	isolate := n.c.net != nil && n.rng.IntN(2) == 0
@@ -341,7 +341,7 @@ func (n *nemesis) stepRemoveReadd(ctx context.Context, leader *node, isolate boo
 		return nil
 	}
 	n.awaitStop(v)
-	return n.rejoin(ctx, v, false)
+	return n.rejoin(ctx, v, false, isolate && n.rng.IntN(2) == 0)
 }
 
 func (n *nemesis) stepReplace(ctx context.Context, leader *node, isolate bool) error {
@@ -370,7 +370,7 @@ func (n *nemesis) stepReplace(ctx context.Context, leader *node, isolate bool) e
 		return nil
 	}
 	m.setWiped(v.id, false)
-	return n.rejoin(ctx, v, false)
+	return n.rejoin(ctx, v, false, isolate && n.rng.IntN(2) == 0)
 }
 
 func (n *nemesis) stepLearner(ctx context.Context, leader *node, isolate bool) error {
@@ -386,7 +386,7 @@ func (n *nemesis) stepLearner(ctx context.Context, leader *node, isolate bool) e
 		return nil
 	}
 	n.awaitStop(v)
-	if err := n.rejoin(ctx, v, true); err != nil || !m.isMember(v.id) || m.isVoter(v.id) {
+	if err := n.rejoin(ctx, v, true, false); err != nil || !m.isMember(v.id) || m.isVoter(v.id) {
 		return err
 	}
 	if n.c.net != nil {
@@ -555,8 +555,9 @@ func (n *nemesis) awaitStop(nd *node) {
 
 // rejoin wipes nd's data directory and starts it with --join (and
 // --learner), then waits until the cluster lists it as a learner
-// (learner) or a voter.
-func (n *nemesis) rejoin(ctx context.Context, nd *node, learner bool) error {
+// (learner) or a voter. With isolate, the leader is cut off from every
+// other node while the joiner asks to be added.
+func (n *nemesis) rejoin(ctx context.Context, nd *node, learner, isolate bool) error {
 	m := n.c.members
 	if err := nd.kill(); err != nil {
 		return err
@@ -581,6 +582,11 @@ func (n *nemesis) rejoin(ctx context.Context, nd *node, learner bool) error {
 	n.tl.add("start node %d wiped, --join (as %s)", nd.id, kind)
 	if err := nd.start(); err != nil {
 		return err
+	}
+	if isolate {
+		if err := n.isolateWhileJoining(ctx, nd); err != nil {
+			return err
+		}
 	}
 	// A third of the joiners are killed while they catch up (once the
 	// cluster lists them) and restarted: a joined node must recover from
@@ -618,4 +624,28 @@ func (n *nemesis) rejoin(ctx context.Context, nd *node, learner bool) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// isolateWhileJoining cuts the leader off from every other node for
+// n.hold() right after joiner started asking to be added, then heals.
+func (n *nemesis) isolateWhileJoining(ctx context.Context, joiner *node) error {
+	l := n.c.leader(ctx)
+	if l == nil || l == joiner {
+		n.tl.add("no leader to isolate while node %d joins", joiner.id)
+		return nil
+	}
+	var rest []int
+	for _, nd := range n.c.nodes {
+		if nd != l {
+			rest = append(rest, nd.id)
+		}
+	}
+	d := n.hold()
+	n.tl.add("isolate leader node %d from %v for %s while node %d joins", l.id, rest, d.Round(time.Millisecond), joiner.id)
+	if err := n.c.net.Partition(ctx, [][]int{{l.id}, rest}); err != nil {
+		return errors.Join(err, n.c.net.Heal(ctx))
+	}
+	time.Sleep(d)
+	n.tl.add("heal network")
+	return n.c.net.Heal(ctx)
 }
