@@ -679,3 +679,37 @@ func TestCluster_JoinPromoteTransferRemove(t *testing.T) {
 		}
 	}
 }
+
+// TestCluster_OnlyTheLeaderRefusesRemovedIDs checks that a follower
+// accepts messages from an id it saw removed (it may not yet have applied
+// the id's re-addition), and that the leader refuses them: chaos finding
+// 6, where a rejoining node replaying the log told the leader, re-added
+// with a reused id, that it was removed, and the leader stopped.
+func TestCluster_OnlyTheLeaderRefusesRemovedIDs(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader()
+	exec(t, leader, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	follower := c.follower(leader.ID())
+	for _, n := range []*testNode{leader, follower} {
+		n.markRemovedID(9)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msg := func() *raftpb.Message {
+		return &raftpb.Message{Type: raftpb.MsgHeartbeatResp.Enum(), From: proto.Uint64(9), To: proto.Uint64(follower.ID()), Term: proto.Uint64(0)}
+	}
+	if err := follower.Step(ctx, msg()); err != nil {
+		t.Fatalf("follower refused a message from an id it saw removed: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := leader.Step(ctx, msg())
+		if errors.Is(err, ErrRemovedMember) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leader accepted a message from a removed id: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -289,11 +289,18 @@ func inConf(cs *raftpb.ConfState, id uint64) bool {
 	return false
 }
 
-// Step hands a message received from a peer to the loop. Messages from
-// removed members are refused with ErrRemovedMember, so they stop.
+// Step hands a message received from a peer to the loop. The leader,
+// once it has applied everything it knows to be committed, refuses
+// messages from removed members with ErrRemovedMember, so they stop.
+// Other nodes never judge: a follower that lags (a node that rejoined
+// with a reused id and replays the log, for example) may not have applied
+// the re-addition of an id it saw removed, and would stop a member in
+// good standing, even the leader (chaos finding 6).
 func (n *Node) Step(ctx context.Context, m *raftpb.Message) error {
-	if n.isRemovedID(m.GetFrom()) {
-		return ErrRemovedMember
+	if n.IsLeader() && n.isRemovedID(m.GetFrom()) {
+		if applied, _ := n.applied.get(); applied >= n.commit.Load() {
+			return ErrRemovedMember
+		}
 	}
 	select {
 	case n.recvc <- m:
