@@ -639,9 +639,13 @@ func TestCluster_JoinPromoteTransferRemove(t *testing.T) {
 		}
 	}
 	c.stop(down)
-	// Wait until the leader no longer counts the stopped node as live.
+	// Wait until the leader no longer counts the stopped node as live:
+	// unreachable for longer than a check-quorum window, since a peer
+	// active in the last complete window still counts.
 	waitDeadline := time.Now().Add(10 * time.Second)
-	for reachable := true; reachable; {
+	window := l.cfg.TickInterval * time.Duration(l.cfg.ElectionTicks)
+	var unreachableSince time.Time
+	for reachable := true; reachable || time.Since(unreachableSince) < 2*window; {
 		st, err := l.Status(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -652,7 +656,12 @@ func TestCluster_JoinPromoteTransferRemove(t *testing.T) {
 				reachable = true
 			}
 		}
-		if reachable && time.Now().After(waitDeadline) {
+		if reachable {
+			unreachableSince = time.Time{}
+		} else if unreachableSince.IsZero() {
+			unreachableSince = time.Now()
+		}
+		if time.Now().After(waitDeadline) {
 			t.Fatalf("leader still counts stopped node %d as reachable", down)
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -31,7 +31,7 @@ func (n *Node) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			n.rn.Tick()
+			n.tickRemembering()
 			now := time.Now()
 			// A round that raft silently dropped (no leader, leader
 			// change) is re-issued with a fresh context.

@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 
 	"rdb/command"
 )
@@ -143,7 +144,7 @@ func (n *Node) RemoveMember(ctx context.Context, id uint64, force bool) (uint64,
 			}
 			delete(voters, id)
 			if !force {
-				return checkQuorum(st, voters)
+				return checkQuorum(st, voters, n.lastWindowActive)
 			}
 			return nil
 		})
@@ -174,7 +175,7 @@ func (n *Node) validatePromotion(st raft.Status, id uint64, force bool) error {
 	}
 	voters := votersOf(st)
 	voters[id] = true
-	return checkQuorum(st, voters)
+	return checkQuorum(st, voters, n.lastWindowActive)
 }
 
 func votersOf(st raft.Status) map[uint64]bool {
@@ -185,12 +186,42 @@ func votersOf(st raft.Status) map[uint64]bool {
 	return out
 }
 
+// tickRemembering ticks raft and, on the leader, remembers which peers
+// were active in the check-quorum window that the tick closed: raft
+// clears every RecentActive flag when it checks the quorum (once per
+// election timeout), and a membership check made right after would
+// find no voter live (chaos finding 7). Called by the loop.
+func (n *Node) tickRemembering() {
+	if !n.IsLeader() {
+		n.lastWindowActive = nil
+		n.rn.Tick()
+		return
+	}
+	before := make(map[uint64]bool)
+	n.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if pr.RecentActive {
+			before[id] = true
+		}
+	})
+	n.rn.Tick()
+	reset := false
+	n.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if before[id] && !pr.RecentActive {
+			reset = true
+		}
+	})
+	if reset {
+		n.lastWindowActive = before
+	}
+}
+
 // checkQuorum reports ErrWouldLoseQuorum unless a majority of voters is
-// live: the leader itself or recently heard from.
-func checkQuorum(st raft.Status, voters map[uint64]bool) error {
+// live: the leader itself, recently heard from, or active in the last
+// complete check-quorum window (alsoActive).
+func checkQuorum(st raft.Status, voters, alsoActive map[uint64]bool) error {
 	live := 0
 	for id := range voters {
-		if id == st.ID || st.Progress[id].RecentActive {
+		if id == st.ID || st.Progress[id].RecentActive || alsoActive[id] {
 			live++
 		}
 	}

@@ -68,8 +68,11 @@ type Node struct {
 	// it joined: removals before it belong to an earlier node with the
 	// same id.
 	lastSelfRemoval uint64
-	joinIndex       atomic.Uint64
-	joinPending     atomic.Bool // joining, join index not known yet
+	// lastWindowActive (loop-owned, leader only) holds the peers that
+	// were active in the last complete check-quorum window.
+	lastWindowActive map[uint64]bool
+	joinIndex        atomic.Uint64
+	joinPending      atomic.Bool // joining, join index not known yet
 
 	peerc     chan *command.Member
 	announced map[uint64]*command.Member // loop-owned: addresses peers announced
