@@ -33,7 +33,9 @@ import (
 //     that catches up by snapshot or log.
 //
 // With namespaces, half of the changes are proposed on a leader isolated
-// from every other node right before the call (F4 combined). A re-added
+// from every other node right before the call (F4 combined), and some
+// joiners ask to be added while the leader is isolated. A third of the
+// joiners are killed (kill -9) while they catch up and restarted. A re-added
 // node keeps its id: rdb allows reusing the id of a removed member once
 // its data directory is wiped (cluster.Node.removedNow), unlike etcd,
 // which gives a re-added member a new id and never accepts a removed one.
