@@ -722,3 +722,47 @@ func TestCluster_OnlyTheLeaderRefusesRemovedIDs(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestCluster_JoinIdleClusterAfterCompaction adds a node to an idle
+// cluster whose last compaction predates the addition: the leader must
+// send it a snapshot that lists it (chaos finding 8: raft refused the
+// older snapshot, "it is not in the ConfState", for ever, because nothing
+// was written that would have compacted the log again).
+func TestCluster_JoinIdleClusterAfterCompaction(t *testing.T) {
+	c := newTestCluster(t, 3, func(c *testCluster) { c.snapshotEntries = 50 })
+	leader := c.waitLeader()
+	exec(t, leader, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	for i := 0; i < 120; i++ {
+		exec(t, leader, "INSERT INTO t VALUES (?)", i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := leader.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SnapshotIndex == 0 || st.FirstIndex <= 2 {
+		t.Fatalf("leader did not compact: snapshot %d, first index %d", st.SnapshotIndex, st.FirstIndex)
+	}
+	c.peers[4] = "peer-4"
+	joiner := c.startNode(4, filepath.Join(t.TempDir(), "n4"), true)
+	idx, err := leader.AddMember(ctx, &command.Member{Id: 4, PeerAddr: "peer-4", ClientAddr: "client-4"})
+	if err != nil {
+		t.Fatalf("add member: %v", err)
+	}
+	joiner.SetJoinIndex(idx)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if applied, _ := joiner.applied.get(); applied >= idx {
+			break
+		}
+		if time.Now().After(deadline) {
+			applied, _ := joiner.applied.get()
+			t.Fatalf("joiner applied %d, want at least %d (its addition)", applied, idx)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := linearCount(t, joiner); got != 120 {
+		t.Fatalf("joiner: count %d, want 120", got)
+	}
+}

@@ -415,6 +415,13 @@ func (n *Node) applyConfChange(ce *confEntry, index uint64) {
 				n.setMember(&command.Member{Id: ch.GetNodeId()})
 			}
 			delete(n.removedIDs, ch.GetNodeId())
+			// Once the log was compacted, a new member catches up by
+			// snapshot, and raft refuses a snapshot whose configuration
+			// does not list it: the next one must be taken after this
+			// change, even if nothing else is written (finding 8).
+			if ch.GetType() == raftpb.ConfChangeAddLearnerNode && n.store.snapshot.GetIndex() > 0 {
+				n.snapshotForJoiner = true
+			}
 		case raftpb.ConfChangeRemoveNode:
 			n.removeMember(ch.GetNodeId())
 			n.markRemovedID(ch.GetNodeId())

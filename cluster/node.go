@@ -71,8 +71,11 @@ type Node struct {
 	// lastWindowActive (loop-owned, leader only) holds the peers that
 	// were active in the last complete check-quorum window.
 	lastWindowActive map[uint64]bool
-	joinIndex        atomic.Uint64
-	joinPending      atomic.Bool // joining, join index not known yet
+	// snapshotForJoiner (loop-owned) asks for a compaction at the next
+	// apply: a member was added after the last snapshot.
+	snapshotForJoiner bool
+	joinIndex         atomic.Uint64
+	joinPending       atomic.Bool // joining, join index not known yet
 
 	peerc     chan *command.Member
 	announced map[uint64]*command.Member // loop-owned: addresses peers announced

@@ -84,7 +84,7 @@ func (n *Node) maybeCompact() error {
 	if applied <= last {
 		return nil
 	}
-	if applied-last < n.cfg.SnapshotEntries && n.bytesSinceSnap < n.cfg.SnapshotLogBytes {
+	if applied-last < n.cfg.SnapshotEntries && n.bytesSinceSnap < n.cfg.SnapshotLogBytes && !n.snapshotForJoiner {
 		return nil
 	}
 	// The state the dropped entries produced must be on disk first:
@@ -110,6 +110,7 @@ func (n *Node) maybeCompact() error {
 		return fmt.Errorf("compact at %d: %w", applied, err)
 	}
 	n.bytesSinceSnap = 0
+	n.snapshotForJoiner = false
 	n.metrics.compactions.Inc()
 	n.log.Info("log compacted", "snapshot_index", applied, "first_index", compactTo+1)
 	return nil
