@@ -414,7 +414,9 @@ func (n *Node) applyConfChange(ce *confEntry, index uint64) {
 			} else {
 				n.setMember(&command.Member{Id: ch.GetNodeId()})
 			}
+			n.membersMu.Lock()
 			delete(n.removedIDs, ch.GetNodeId())
+			n.membersMu.Unlock()
 			// Once the log was compacted, a new member catches up by
 			// snapshot, and raft refuses a snapshot whose configuration
 			// does not list it: the next one must be taken after this

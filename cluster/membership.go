@@ -319,6 +319,20 @@ func (n *Node) markRemovedID(id uint64) {
 	n.membersMu.Unlock()
 }
 
+// forgetReadded drops from the removed ids those that the installed
+// snapshot lists as members again (in its configuration or its member
+// table): a node that missed a re-addition in the log learns of it only
+// there (chaos finding 9). Called by the loop.
+func (n *Node) forgetReadded() {
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	for id := range n.removedIDs {
+		if _, ok := n.members[id]; ok || inConf(n.confState, id) {
+			delete(n.removedIDs, id)
+		}
+	}
+}
+
 func (n *Node) isRemovedID(id uint64) bool {
 	n.membersMu.RLock()
 	defer n.membersMu.RUnlock()
