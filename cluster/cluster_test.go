@@ -766,3 +766,36 @@ func TestCluster_JoinIdleClusterAfterCompaction(t *testing.T) {
 		t.Fatalf("joiner: count %d, want 120", got)
 	}
 }
+
+// TestCluster_AddMemberNotAnsweredFromStaleTable checks that a node whose
+// member table has not caught up does not answer "already a member" for
+// a node that was removed (chaos finding 10: a joiner was told it was
+// added and waited for ever).
+func TestCluster_AddMemberNotAnsweredFromStaleTable(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m4 := &command.Member{Id: 4, PeerAddr: "peer-4", ClientAddr: "client-4", StayLearner: true}
+	if _, err := leader.AddMember(ctx, m4); err != nil {
+		t.Fatalf("add member 4: %v", err)
+	}
+	stale := c.follower(leader.ID())
+	waitFor := time.Now().Add(5 * time.Second)
+	for len(stale.Members()) < 4 {
+		if time.Now().After(waitFor) {
+			t.Fatalf("follower does not know member 4: %v", stale.Members())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.nw.isolate(stale.ID())
+	if _, err := leader.RemoveMember(ctx, 4, false); err != nil {
+		t.Fatalf("remove member 4: %v", err)
+	}
+	actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+	defer acancel()
+	if idx, err := stale.AddMember(actx, m4); err == nil {
+		t.Fatalf("a node that has not applied the removal of 4 answered that 4 is a member (index %d)", idx)
+	}
+	c.nw.heal()
+}

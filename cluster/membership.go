@@ -109,6 +109,18 @@ func (n *Node) AddMember(ctx context.Context, m *command.Member) (uint64, error)
 	if m.GetId() == 0 || m.GetPeerAddr() == "" || m.GetClientAddr() == "" {
 		return 0, fmt.Errorf("%w: a member needs an id, a peer address and a client address", command.ErrInvalidRequest)
 	}
+	// The member table must hold everything committed before the call:
+	// a new leader that has not applied a removal yet would otherwise
+	// answer "already a member" for a node that is not (finding 10).
+	bctx, cancel := n.withWriteDeadline(ctx)
+	idx, err := n.ReadIndex(bctx)
+	if err == nil {
+		err = n.WaitApplied(bctx, idx)
+	}
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("add member %d: catch up with the log: %w", m.GetId(), err)
+	}
 	for _, cur := range n.Members() {
 		sameID := cur.GetId() == m.GetId()
 		if sameID && cur.GetPeerAddr() == m.GetPeerAddr() && cur.GetClientAddr() == m.GetClientAddr() {
