@@ -34,7 +34,7 @@ func TestChaos(t *testing.T) {
 		{OneWayLeader, 8},    // election 100ms
 		{PartitionHalves, 7}, // 5 nodes, election 100ms, snapshot-entries 50
 		{KillAll, 3},         // election 2s, snapshot-entries 50
-		{Membership, 1},      // 5 nodes, election 100ms: replace, learner with a quorum-less cut
+		{Membership, 1},      // 5 nodes, election 100ms, two membership steps (about 25 s)
 	}
 	var sum Summary
 	for _, r := range runs {
