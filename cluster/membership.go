@@ -117,11 +117,25 @@ func (n *Node) AddMember(ctx context.Context, m *command.Member) (uint64, error)
 	if err == nil {
 		err = n.WaitApplied(bctx, idx)
 	}
+	var st Status
+	if err == nil {
+		st, err = n.Status(bctx)
+	}
 	cancel()
 	if err != nil {
 		return 0, fmt.Errorf("add member %d: catch up with the log: %w", m.GetId(), err)
 	}
+	// Only members of the raft configuration count: the member table
+	// can also hold an entry that a late address update re-created
+	// after the member's removal.
+	inConfig := make(map[uint64]bool)
+	for _, ms := range st.Members {
+		inConfig[ms.ID] = true
+	}
 	for _, cur := range n.Members() {
+		if !inConfig[cur.GetId()] {
+			continue
+		}
 		sameID := cur.GetId() == m.GetId()
 		if sameID && cur.GetPeerAddr() == m.GetPeerAddr() && cur.GetClientAddr() == m.GetClientAddr() {
 			return n.AppliedIndex(), nil
