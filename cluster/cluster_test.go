@@ -639,9 +639,13 @@ func TestCluster_JoinPromoteTransferRemove(t *testing.T) {
 		}
 	}
 	c.stop(down)
-	// Wait until the leader no longer counts the stopped node as live.
+	// Wait until the leader no longer counts the stopped node as live:
+	// unreachable for longer than a check-quorum window, since a peer
+	// active in the last complete window still counts.
 	waitDeadline := time.Now().Add(10 * time.Second)
-	for reachable := true; reachable; {
+	window := l.cfg.TickInterval * time.Duration(l.cfg.ElectionTicks)
+	var unreachableSince time.Time
+	for reachable := true; reachable || time.Since(unreachableSince) < 2*window; {
 		st, err := l.Status(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -652,7 +656,12 @@ func TestCluster_JoinPromoteTransferRemove(t *testing.T) {
 				reachable = true
 			}
 		}
-		if reachable && time.Now().After(waitDeadline) {
+		if reachable {
+			unreachableSince = time.Time{}
+		} else if unreachableSince.IsZero() {
+			unreachableSince = time.Now()
+		}
+		if time.Now().After(waitDeadline) {
 			t.Fatalf("leader still counts stopped node %d as reachable", down)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -678,4 +687,115 @@ func TestCluster_JoinPromoteTransferRemove(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCluster_OnlyTheLeaderRefusesRemovedIDs checks that a follower
+// accepts messages from an id it saw removed (it may not yet have applied
+// the id's re-addition), and that the leader refuses them: chaos finding
+// 6, where a rejoining node replaying the log told the leader, re-added
+// with a reused id, that it was removed, and the leader stopped.
+func TestCluster_OnlyTheLeaderRefusesRemovedIDs(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader()
+	exec(t, leader, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	follower := c.follower(leader.ID())
+	for _, n := range []*testNode{leader, follower} {
+		n.markRemovedID(9)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msg := func() *raftpb.Message {
+		return &raftpb.Message{Type: raftpb.MsgHeartbeatResp.Enum(), From: proto.Uint64(9), To: proto.Uint64(follower.ID()), Term: proto.Uint64(0)}
+	}
+	if err := follower.Step(ctx, msg()); err != nil {
+		t.Fatalf("follower refused a message from an id it saw removed: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := leader.Step(ctx, msg())
+		if errors.Is(err, ErrRemovedMember) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leader accepted a message from a removed id: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCluster_JoinIdleClusterAfterCompaction adds a node to an idle
+// cluster whose last compaction predates the addition: the leader must
+// send it a snapshot that lists it (chaos finding 15: raft refused the
+// older snapshot, "it is not in the ConfState", for ever, because nothing
+// was written that would have compacted the log again).
+func TestCluster_JoinIdleClusterAfterCompaction(t *testing.T) {
+	c := newTestCluster(t, 3, func(c *testCluster) { c.snapshotEntries = 50 })
+	leader := c.waitLeader()
+	exec(t, leader, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	for i := 0; i < 120; i++ {
+		exec(t, leader, "INSERT INTO t VALUES (?)", i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := leader.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SnapshotIndex == 0 || st.FirstIndex <= 2 {
+		t.Fatalf("leader did not compact: snapshot %d, first index %d", st.SnapshotIndex, st.FirstIndex)
+	}
+	c.peers[4] = "peer-4"
+	joiner := c.startNode(4, filepath.Join(t.TempDir(), "n4"), true)
+	idx, err := leader.AddMember(ctx, &command.Member{Id: 4, PeerAddr: "peer-4", ClientAddr: "client-4"})
+	if err != nil {
+		t.Fatalf("add member: %v", err)
+	}
+	joiner.SetJoinIndex(idx)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if applied, _ := joiner.applied.get(); applied >= idx {
+			break
+		}
+		if time.Now().After(deadline) {
+			applied, _ := joiner.applied.get()
+			t.Fatalf("joiner applied %d, want at least %d (its addition)", applied, idx)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := linearCount(t, joiner); got != 120 {
+		t.Fatalf("joiner: count %d, want 120", got)
+	}
+}
+
+// TestCluster_AddMemberNotAnsweredFromStaleTable checks that a node whose
+// member table has not caught up does not answer "already a member" for
+// a node that was removed (chaos finding 17: a joiner was told it was
+// added and waited for ever).
+func TestCluster_AddMemberNotAnsweredFromStaleTable(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m4 := &command.Member{Id: 4, PeerAddr: "peer-4", ClientAddr: "client-4", StayLearner: true}
+	if _, err := leader.AddMember(ctx, m4); err != nil {
+		t.Fatalf("add member 4: %v", err)
+	}
+	stale := c.follower(leader.ID())
+	waitFor := time.Now().Add(5 * time.Second)
+	for len(stale.Members()) < 4 {
+		if time.Now().After(waitFor) {
+			t.Fatalf("follower does not know member 4: %v", stale.Members())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.nw.isolate(stale.ID())
+	if _, err := leader.RemoveMember(ctx, 4, false); err != nil {
+		t.Fatalf("remove member 4: %v", err)
+	}
+	actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+	defer acancel()
+	if idx, err := stale.AddMember(actx, m4); err == nil {
+		t.Fatalf("a node that has not applied the removal of 4 answered that 4 is a member (index %d)", idx)
+	}
+	c.nw.heal()
 }

@@ -46,6 +46,15 @@ type Config struct {
 	// Join starts a new node (empty data directory) without bootstrapping:
 	// it waits for an existing cluster to add it (see AddMember).
 	Join bool
+	// JoinIndex and JoinPeers, with Join, are what the cluster answered
+	// when it added this node: the raft index of the conf change that
+	// added it and the members' peer addresses by id. New records them
+	// in the data directory before it creates the log, so that a node
+	// restarting before it has caught up still reaches its peers and
+	// does not take the removal of an earlier node with its id for its
+	// own.
+	JoinIndex uint64
+	JoinPeers map[uint64]string
 	// InitialCluster maps node ids to peer addresses for bootstrapping a
 	// new cluster. It must contain ID. Ignored when the data directory
 	// already holds a log.

@@ -35,7 +35,7 @@ func (n *Node) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			n.rn.Tick()
+			n.tickRemembering()
 			now := time.Now()
 			// A round that raft silently dropped (no leader, leader
 			// change) is re-issued with a fresh context.
@@ -448,7 +448,16 @@ func (n *Node) applyConfChange(ce *confEntry, index uint64) {
 			} else {
 				n.setMember(&command.Member{Id: ch.GetNodeId()})
 			}
+			n.membersMu.Lock()
 			delete(n.removedIDs, ch.GetNodeId())
+			n.membersMu.Unlock()
+			// Once the log was compacted, a new member catches up by
+			// snapshot, and raft refuses a snapshot whose configuration
+			// does not list it: the next one must be taken after this
+			// change, even if nothing else is written (finding 15).
+			if ch.GetType() == raftpb.ConfChangeAddLearnerNode && n.store.snapshot.GetIndex() > 0 {
+				n.compactNow = true
+			}
 		case raftpb.ConfChangeRemoveNode:
 			n.removeMember(ch.GetNodeId())
 			n.markRemovedID(ch.GetNodeId())

@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 
 	"rdb/command"
 )
@@ -108,7 +109,33 @@ func (n *Node) AddMember(ctx context.Context, m *command.Member) (uint64, error)
 	if m.GetId() == 0 || m.GetPeerAddr() == "" || m.GetClientAddr() == "" {
 		return 0, fmt.Errorf("%w: a member needs an id, a peer address and a client address", command.ErrInvalidRequest)
 	}
+	// The member table must hold everything committed before the call:
+	// a new leader that has not applied a removal yet would otherwise
+	// answer "already a member" for a node that is not (finding 17).
+	bctx, cancel := n.withWriteDeadline(ctx)
+	idx, err := n.ReadIndex(bctx)
+	if err == nil {
+		err = n.WaitApplied(bctx, idx)
+	}
+	var st Status
+	if err == nil {
+		st, err = n.Status(bctx)
+	}
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("add member %d: catch up with the log: %w", m.GetId(), err)
+	}
+	// Only members of the raft configuration count: the member table
+	// can also hold an entry that a late address update re-created
+	// after the member's removal.
+	inConfig := make(map[uint64]bool)
+	for _, ms := range st.Members {
+		inConfig[ms.ID] = true
+	}
 	for _, cur := range n.Members() {
+		if !inConfig[cur.GetId()] {
+			continue
+		}
 		sameID := cur.GetId() == m.GetId()
 		if sameID && cur.GetPeerAddr() == m.GetPeerAddr() && cur.GetClientAddr() == m.GetClientAddr() {
 			return n.AppliedIndex(), nil
@@ -143,7 +170,7 @@ func (n *Node) RemoveMember(ctx context.Context, id uint64, force bool) (uint64,
 			}
 			delete(voters, id)
 			if !force {
-				return checkQuorum(st, voters)
+				return checkQuorum(st, voters, n.lastWindowActive)
 			}
 			return nil
 		})
@@ -174,7 +201,7 @@ func (n *Node) validatePromotion(st raft.Status, id uint64, force bool) error {
 	}
 	voters := votersOf(st)
 	voters[id] = true
-	return checkQuorum(st, voters)
+	return checkQuorum(st, voters, n.lastWindowActive)
 }
 
 func votersOf(st raft.Status) map[uint64]bool {
@@ -185,12 +212,42 @@ func votersOf(st raft.Status) map[uint64]bool {
 	return out
 }
 
+// tickRemembering ticks raft and, on the leader, remembers which peers
+// were active in the check-quorum window that the tick closed: raft
+// clears every RecentActive flag when it checks the quorum (once per
+// election timeout), and a membership check made right after would
+// find no voter live (chaos finding 14). Called by the loop.
+func (n *Node) tickRemembering() {
+	if !n.IsLeader() {
+		n.lastWindowActive = nil
+		n.rn.Tick()
+		return
+	}
+	before := make(map[uint64]bool)
+	n.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if pr.RecentActive {
+			before[id] = true
+		}
+	})
+	n.rn.Tick()
+	reset := false
+	n.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if before[id] && !pr.RecentActive {
+			reset = true
+		}
+	})
+	if reset {
+		n.lastWindowActive = before
+	}
+}
+
 // checkQuorum reports ErrWouldLoseQuorum unless a majority of voters is
-// live: the leader itself or recently heard from.
-func checkQuorum(st raft.Status, voters map[uint64]bool) error {
+// live: the leader itself, recently heard from, or active in the last
+// complete check-quorum window (alsoActive).
+func checkQuorum(st raft.Status, voters, alsoActive map[uint64]bool) error {
 	live := 0
 	for id := range voters {
-		if id == st.ID || st.Progress[id].RecentActive {
+		if id == st.ID || st.Progress[id].RecentActive || alsoActive[id] {
 			live++
 		}
 	}
@@ -286,6 +343,20 @@ func (n *Node) markRemovedID(id uint64) {
 	n.membersMu.Lock()
 	n.removedIDs[id] = true
 	n.membersMu.Unlock()
+}
+
+// forgetReadded drops from the removed ids those that the installed
+// snapshot lists as members again (in its configuration or its member
+// table): a node that missed a re-addition in the log learns of it only
+// there (chaos finding 16). Called by the loop.
+func (n *Node) forgetReadded() {
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	for id := range n.removedIDs {
+		if _, ok := n.members[id]; ok || inConf(n.confState, id) {
+			delete(n.removedIDs, id)
+		}
+	}
 }
 
 func (n *Node) isRemovedID(id uint64) bool {

@@ -69,14 +69,17 @@ type Node struct {
 	// same id.
 	lastSelfRemoval uint64
 	// compactNow makes the next maybeCompact compact regardless of the
-	// thresholds (a snapshot predating a new member was asked for);
-	// loop goroutine only.
+	// thresholds (a snapshot predating a new member was asked for, or a
+	// learner was added after the last snapshot); loop goroutine only.
 	compactNow bool
 	// beyondLog counts heartbeats in a row that claimed a commit beyond
 	// this node's log (see step); loop goroutine only.
-	beyondLog   int
-	joinIndex   atomic.Uint64
-	joinPending atomic.Bool // joining, join index not known yet
+	beyondLog int
+	// lastWindowActive (loop-owned, leader only) holds the peers that
+	// were active in the last complete check-quorum window.
+	lastWindowActive map[uint64]bool
+	joinIndex        atomic.Uint64
+	joinPending      atomic.Bool // joining, join index not known yet
 
 	peerc     chan *command.Member
 	announced map[uint64]*command.Member // loop-owned: addresses peers announced
@@ -106,6 +109,11 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Join && cfg.JoinIndex > 0 {
+		if err := writeJoinRecord(cfg.DataDir, joinRecord{Index: cfg.JoinIndex, Peers: cfg.JoinPeers}); err != nil {
+			return nil, err
+		}
 	}
 	// The database's applied index bounds what a torn-tail repair of
 	// the WAL may cut: applied entries were fsynced in the log first.
@@ -240,7 +248,24 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 		if inConf(n.confState, cfg.ID) {
 			n.wasMember = true
 		}
-		if cs := n.confState; len(cs.GetVoters())+len(cs.GetLearners()) > 0 && !inConf(cs, cfg.ID) {
+		// A node that joined knows its addition and its peers from its
+		// join record until the log has brought the member table.
+		rec, joined, err := readJoinRecord(cfg.DataDir)
+		if err != nil {
+			store.close()
+			return nil, err
+		}
+		if joined {
+			n.joinIndex.Store(rec.Index)
+			for id, addr := range rec.Peers {
+				if _, known := n.members[id]; !known && id != cfg.ID && addr != "" {
+					transport.SetPeer(id, addr)
+				}
+			}
+		}
+		// A snapshot older than this node's addition does not list it.
+		addedLater := joined && store.snapshot.GetIndex() < rec.Index
+		if cs := n.confState; len(cs.GetVoters())+len(cs.GetLearners()) > 0 && !inConf(cs, cfg.ID) && !addedLater {
 			store.close()
 			return nil, fmt.Errorf("%w (node %d is not in the membership of its own log)", ErrRemoved, cfg.ID)
 		}
@@ -284,11 +309,18 @@ func inConf(cs *raftpb.ConfState, id uint64) bool {
 	return false
 }
 
-// Step hands a message received from a peer to the loop. Messages from
-// removed members are refused with ErrRemovedMember, so they stop.
+// Step hands a message received from a peer to the loop. The leader,
+// once it has applied everything it knows to be committed, refuses
+// messages from removed members with ErrRemovedMember, so they stop.
+// Other nodes never judge: a follower that lags (a node that rejoined
+// with a reused id and replays the log, for example) may not have applied
+// the re-addition of an id it saw removed, and would stop a member in
+// good standing, even the leader (chaos finding 13).
 func (n *Node) Step(ctx context.Context, m *raftpb.Message) error {
-	if n.isRemovedID(m.GetFrom()) {
-		return ErrRemovedMember
+	if n.IsLeader() && n.isRemovedID(m.GetFrom()) {
+		if applied, _ := n.applied.get(); applied >= n.commit.Load() {
+			return ErrRemovedMember
+		}
 	}
 	select {
 	case n.recvc <- m:

@@ -254,6 +254,7 @@ func (n *Node) installSnapshot(ctx context.Context, snap *raftpb.Snapshot) error
 	if err := n.reloadMembers(ctx); err != nil {
 		return err
 	}
+	n.forgetReadded()
 	applied, err := n.db.AppliedIndex(ctx)
 	if err != nil {
 		return fmt.Errorf("install snapshot %d: %w", idx, err)

@@ -843,3 +843,46 @@ func TestNodeOfAnotherClusterIsRefused(t *testing.T) {
 	w = mustExec(t, cl, "INSERT INTO t (v) VALUES ('after')")
 	c.waitConverged(t, w.GetRaftIndex(), time.Minute)
 }
+
+// TestJoinerCrashBeforeCatchUpRecovers kills a node started with --join
+// right after the cluster added it, before it received anything (the
+// joinAfterAdd failpoint), and restarts it. It must catch up and be
+// promoted: chaos finding 12, where the restarted joiner knew no peer
+// address (it had them only from the join answer) and stayed a lagging
+// learner for ever.
+func TestJoinerCrashBeforeCatchUpRecovers(t *testing.T) {
+	useRDB(t, taggedRDB(t, "failpoints"))
+	c := StartCluster(t, 3)
+	cl := c.Client(t)
+	mustExec(t, cl, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+	last := insertRows(t, cl, 0, 500, 100, 100)
+
+	var join []string
+	for _, n := range c.Nodes {
+		join = append(join, n.ClientAddr)
+	}
+	n4 := &Node{
+		ID:         4,
+		ClientAddr: freeAddr(t),
+		PeerAddr:   freeAddr(t),
+		DataDir:    filepath.Join(c.base, "node4"),
+		logPath:    filepath.Join(c.base, "node4.log"),
+		Join:       strings.Join(join, ","),
+		Args:       c.args,
+		Env:        []string{"RDB_FAILPOINTS=joinAfterAdd=kill"},
+	}
+	c.Nodes = append(c.Nodes, n4)
+	n4.Start(t)
+	n4.WaitExit(t, 30*time.Second)
+	if !strings.Contains(n4.LogText(), "failpoint joinAfterAdd: kill") {
+		t.Fatalf("node 4 did not stop at joinAfterAdd:\n%s", n4.LogText())
+	}
+	n4.Env = nil
+	n4.Start(t)
+	waitMembers(t, cl, 60*time.Second, map[uint64]bool{1: true, 2: true, 3: true, 4: true})
+	c.waitConverged(t, last, time.Minute)
+	res := mustQuery(t, NodeClient(t, n4), rpcpb.Consistency_CONSISTENCY_NONE, last, "SELECT count(*) FROM t")
+	if got := res.GetRows()[0].GetValues()[0].GetInteger(); got != 500 {
+		t.Fatalf("restarted joiner has %d rows, want 500", got)
+	}
+}

@@ -25,6 +25,7 @@ import (
 
 	"rdb/cluster"
 	"rdb/db"
+	"rdb/internal/failpoint"
 	"rdb/rpc"
 	"rdb/rpc/rpcpb"
 )
@@ -272,6 +273,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		ClientAddr:       clientAddr,
 		InitialCluster:   initial,
 		Join:             joining,
+		JoinIndex:        joined.GetRaftIndex(),
+		JoinPeers:        joinPeers(joined),
 		ClusterID:        clusterID,
 		ClusterToken:     o.clusterToken,
 		TickInterval:     o.tick,
@@ -290,6 +293,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 
 	transport.SetClusterID(node.ClusterID())
 	if joined != nil {
+		// Added, with a log but nothing from the cluster yet.
+		failpoint.Inject(failpoint.JoinAfterAdd)
 		for _, m := range joined.GetMembers() {
 			transport.SetPeer(m.GetId(), m.GetPeerAddr())
 		}
@@ -402,4 +407,17 @@ func stopGracefully(s *grpc.Server, d time.Duration) {
 		s.Stop()
 		<-done
 	}
+}
+
+// joinPeers returns the peer addresses of the members the cluster listed
+// when it added this node (nil when it did not join).
+func joinPeers(joined *rpcpb.AddMemberResponse) map[uint64]string {
+	if joined == nil {
+		return nil
+	}
+	peers := make(map[uint64]string, len(joined.GetMembers()))
+	for _, m := range joined.GetMembers() {
+		peers[m.GetId()] = m.GetPeerAddr()
+	}
+	return peers
 }

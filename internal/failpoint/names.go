@@ -29,6 +29,10 @@ const (
 	// snapshot record was written, before the in-memory log is compacted
 	// and old WAL segments are purged.
 	CompactBeforePurge = "compactBeforePurge"
+	// JoinAfterAdd is hit on a node started with --join right after the
+	// cluster added it and its log was created, before it has received
+	// anything from the cluster.
+	JoinAfterAdd = "joinAfterAdd"
 )
 
 // Names lists every failpoint, for tests and documentation.
@@ -36,5 +40,5 @@ var Names = []string{
 	RaftBeforeSave, RaftAfterSave, ApplyAfterCommit,
 	SnapshotBeforeSave, SnapshotAfterSave,
 	SnapshotBeforeInstall, SnapshotAfterInstall,
-	CompactBeforePurge,
+	CompactBeforePurge, JoinAfterAdd,
 }

@@ -59,6 +59,9 @@ type cluster struct {
 	// scenarios that fault links through them (Scenario.usesProxies).
 	proxies map[int]*Proxy
 	bin     string // the rdb binary
+	// members tracks the membership in a membership run; nil otherwise
+	// (every node is a member).
+	members *membership
 }
 
 func freeAddr() (string, error) {
@@ -242,6 +245,9 @@ func (c *cluster) heal(ctx context.Context) (crashed []int, err error) {
 	}
 	c.healLinks()
 	for _, n := range c.nodes {
+		if !c.members.includes(n.id) {
+			continue // removed by a membership run: stays stopped
+		}
 		if n.isPaused() {
 			errs = append(errs, n.signal(syscall.SIGCONT))
 		}
@@ -261,7 +267,7 @@ func (c *cluster) heal(ctx context.Context) (crashed []int, err error) {
 // upNodes returns the nodes whose process has not exited on its own.
 func (c *cluster) upNodes() []*node {
 	var out []*node
-	for _, n := range c.nodes {
+	for _, n := range c.memberNodes() {
 		if _, exited := n.running(); !exited {
 			out = append(out, n)
 		}

@@ -9,8 +9,8 @@
 //
 // Run performs one run from a Config (seed, scenario, duration):
 //
-//  1. From the seed: cluster size (3, or 5 for some partition-halves
-//     runs), raft tick and election timeout (10ms/100ms, 100ms/1s or
+//  1. From the seed: cluster size (3, or 5 for membership and some
+//     partition-halves runs), raft tick and election timeout (10ms/100ms, 100ms/1s or
 //     100ms/2s), --snapshot-entries (50, 1000 or 10000) and
 //     --snapshot-trailing (10, 100 or 5000), the workload mix, the order
 //     in which each client tries the endpoints, and the fault choices.
@@ -83,8 +83,14 @@
 // slow-links, lossy-links), a follower blackholed until the leader's
 // log is compacted past it and then killed inside the snapshot install
 // (F11: blackhole-until-snapshot), a full disk (F12, disk-full), a
-// wall-clock offset (F13, clock-offset) and a corrupted file (F14,
-// bitflip). Partitions are iptables DROP rules in
+// wall-clock offset (F13, clock-offset), a corrupted file (F14,
+// bitflip), and membership changes (F10, see Membership): learner add
+// and promotion, removal and re-add of a voter or the leader, and
+// replacement of a node with a wiped data directory, some proposed on an
+// isolated leader, with a partition that leaves no quorum of voters
+// while a learner is present. In a membership run the final checks cover
+// the members read from the cluster after healing.
+// Partitions are iptables DROP rules in
 // the namespaces: a two-way cut drops everything from the other side; the
 // one-way cut drops only packets to the victim's peer port, so replies on
 // connections the victim opened still pass. Namespaces, veths, the bridge

@@ -62,23 +62,25 @@ const (
 // Scenarios lists every scenario.
 var Scenarios = []Scenario{None, KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll,
 	SlowLinks, LossyLinks, BlackholeUntilSnapshot,
-	DiskFull, ClockOffset, BitFlip}
+	DiskFull, ClockOffset, BitFlip, Membership}
 
 // scenarioGroups are the names accepted besides single scenarios.
 var scenarioGroups = map[string][]Scenario{
 	"all": {KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll,
 		SlowLinks, LossyLinks, BlackholeUntilSnapshot,
-		DiskFull, ClockOffset, BitFlip},
-	"disk":      {DiskFull, BitFlip},
-	"clock":     {ClockOffset},
-	"kill":      {KillLeader, KillFollower, KillAll},
-	"pause":     {PauseLeader},
-	"partition": {IsolateLeader, PartitionHalves, OneWayLeader},
-	"links":     {SlowLinks, LossyLinks, BlackholeUntilSnapshot},
+		DiskFull, ClockOffset, BitFlip, Membership},
+	"disk":       {DiskFull, BitFlip},
+	"clock":      {ClockOffset},
+	"kill":       {KillLeader, KillFollower, KillAll},
+	"pause":      {PauseLeader},
+	"partition":  {IsolateLeader, PartitionHalves, OneWayLeader},
+	"links":      {SlowLinks, LossyLinks, BlackholeUntilSnapshot},
+	"membership": {Membership},
 }
 
 // ParseScenarios turns a comma-separated list of scenarios and groups
-// (all, kill, pause, partition, links, disk, clock) into scenarios.
+// (all, kill, pause, partition, links, disk, clock, membership) into
+// scenarios.
 func ParseScenarios(s string) ([]Scenario, error) {
 	var out []Scenario
 	for _, name := range strings.Split(s, ",") {
@@ -100,9 +102,12 @@ func (s Scenario) NeedsPartitions() bool {
 	return s == IsolateLeader || s == PartitionHalves || s == OneWayLeader
 }
 
-// nodesFor returns the cluster size for a scenario: 5 for random halves,
-// 3 otherwise.
+// nodesFor returns the cluster size for a scenario: 5 for membership
+// and random halves, 3 otherwise.
 func (s Scenario) nodesFor(rng *rand.Rand) int {
+	if s == Membership {
+		return 5
+	}
 	if s == PartitionHalves && rng.IntN(2) == 0 {
 		return 5
 	}
@@ -234,6 +239,8 @@ func (n *nemesis) inject(ctx context.Context) error {
 		return n.clockOffset(bg, leader)
 	case BitFlip:
 		return n.bitFlip(bg, leader)
+	case Membership:
+		return n.membershipStep(bg, leader)
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownScenario, n.scenario)
 }

@@ -151,6 +151,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, err
 	}
 	defer func() { release(res.Dir != "") }()
+	if cfg.Scenario == Membership {
+		c.members = newMembership(c)
+	}
 	rec := NewRecorder()
 	tl := &timeline{rec: rec}
 	defer func() {
@@ -247,12 +250,13 @@ func verify(ctx context.Context, c *cluster, tl *timeline, rec *Recorder, wls []
 	for _, id := range crashed {
 		out = append(out, fmt.Sprintf("node %d exited on its own during the run (see node%d.log)", id, id))
 	}
+	out = append(out, c.members.settle(ctx, c, tl)...)
 	index, err := finalWrite(ctx, c)
 	if err != nil {
 		out = append(out, err.Error())
 	}
 	tl.add("final write at index %d", index)
-	nodes := c.nodes
+	nodes := c.memberNodes()
 	hashes, err := c.converge(ctx, nodes, index, convergeWithin)
 	// A node that crashed again after healing is reported already; check
 	// what the others hold rather than nothing.
@@ -275,6 +279,7 @@ func verify(ctx context.Context, c *cluster, tl *timeline, rec *Recorder, wls []
 		out = append(out, v.Anomalies...)
 	}
 	out = append(out, integrity(env)...)
+	out = append(out, c.members.check(env.ops)...)
 	return append(out, scanLogs(c)...)
 }
 

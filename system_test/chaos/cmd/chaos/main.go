@@ -29,7 +29,7 @@ func run() int {
 	duration := flag.Duration("duration", 10*time.Minute, "total time to keep starting runs")
 	runFor := flag.Duration("run", 20*time.Second, "client time of each run (faults are injected throughout)")
 	seed := flag.Int64("seed", 0, "seed of the first run; run i uses seed+i (0: from the clock)")
-	scenario := flag.String("scenario", "all", "scenarios, comma-separated: all, kill, pause, partition, links, or "+scenarioNames())
+	scenario := flag.String("scenario", "all", "scenarios, comma-separated: all, kill, pause, partition, links, disk, clock, membership, or "+scenarioNames())
 	clients := flag.Int("clients", chaos.DefaultClients, fmt.Sprintf("concurrent clients per run (at most %d)", chaos.MaxClients))
 	baseDir := flag.String("dir", os.TempDir(), "where run directories are created (failed runs are kept there)")
 	keep := flag.Bool("keep", false, "keep every run's directory, not only failed ones")
