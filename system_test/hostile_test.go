@@ -878,7 +878,24 @@ func startHostileCluster(t *testing.T) *hostileEnv {
 	for _, n := range c.Nodes {
 		e.conns[n.ID] = hostileConn(t, n.ClientAddr)
 	}
-	// SET_MEMBER entries may still be on their way: settle first.
+	// SET_MEMBER entries (each node's client address, published by the
+	// leader up to a second after the node announced it) may still be on
+	// their way: wait until every member has one, then settle.
+	waitFor(t, 30*time.Second, "every member's client address in the member table", func() error {
+		st, err := nodeStatus(t, leader)
+		if err != nil {
+			return err
+		}
+		for _, m := range st.GetMembers() {
+			if m.GetClientAddr() == "" {
+				return fmt.Errorf("member %d has no client address yet", m.GetId())
+			}
+		}
+		if len(st.GetMembers()) != len(c.Nodes) {
+			return fmt.Errorf("%d members, want %d", len(st.GetMembers()), len(c.Nodes))
+		}
+		return nil
+	})
 	e.rebaseline(t)
 	return e
 }
