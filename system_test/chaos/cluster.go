@@ -15,6 +15,7 @@ import (
 	"rdb/internal/clock"
 	"rdb/rpc/client"
 	"rdb/rpc/rpcpb"
+	"rdb/system_test/lazyfs"
 )
 
 // Timing is the raft timing and compaction settings of one run's servers.
@@ -62,6 +63,9 @@ type cluster struct {
 	// members tracks the membership in a membership run; nil otherwise
 	// (every node is a member).
 	members *membership
+	// lazy holds each node's lazyfs mount in a power-cut run; nil
+	// otherwise.
+	lazy map[int]*lazyfs.FS
 }
 
 func freeAddr() (string, error) {

@@ -66,10 +66,11 @@ func hasBuildTag(path, tag string) (bool, error) {
 }
 
 // scenarioBinary returns the rdb binary a run uses: cfg.Binary, or for
-// clock-offset, when cfg.Binary lacks the failpoints tag, a failpoints
-// build made in dir (the Go build cache makes it cheap after the first).
+// clock-offset and failpoint-crash, when cfg.Binary lacks the failpoints
+// tag, a failpoints build made in dir (the Go build cache makes it cheap
+// after the first).
 func scenarioBinary(ctx context.Context, cfg Config, dir string, log *slog.Logger) (string, error) {
-	if cfg.Scenario != ClockOffset {
+	if cfg.Scenario != ClockOffset && cfg.Scenario != FailpointCrash {
 		return cfg.Binary, nil
 	}
 	ok, err := hasBuildTag(cfg.Binary, "failpoints")
@@ -87,7 +88,7 @@ func scenarioBinary(ctx context.Context, cfg Config, dir string, log *slog.Logge
 			}
 		}
 	}
-	log.Info("clock-offset needs a failpoints build of rdb; building one", "tags", tags)
+	log.Info("scenario needs a failpoints build of rdb; building one", "scenario", cfg.Scenario, "tags", tags)
 	bin, err := BuildRDB(ctx, dir, tags)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrNeedsFailpoints, err)

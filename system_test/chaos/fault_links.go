@@ -72,7 +72,7 @@ func (c *cluster) prepareNode(s Scenario, nd *node, dir string, seed uint64) err
 		c.proxies[nd.id] = p
 		nd.advertise = p.Addr()
 	}
-	if s == BlackholeUntilSnapshot {
+	if s.needsFailpoints() {
 		nd.failpoints = filepath.Join(dir, fmt.Sprintf("node%d.failpoints", nd.id))
 		nd.env = append(nd.env, "RDB_FAILPOINTS_FILE="+nd.failpoints)
 	}

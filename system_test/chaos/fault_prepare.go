@@ -16,13 +16,15 @@ var (
 )
 
 // prepareScenario sets up what a scenario needs before the nodes start
-// (tmpfs data directories for disk-full). The returned release undoes it
-// after the cluster stopped; keep says the run's directory is kept, so
-// data living on a tmpfs is copied out first.
+// (tmpfs data directories for disk-full, lazyfs ones for power-cut). The
+// returned release undoes it after the cluster stopped; keep says the
+// run's directory is kept, so data living on a tmpfs is copied out first.
 func prepareScenario(ctx context.Context, s Scenario, c *cluster, log *slog.Logger) (release func(keep bool), err error) {
 	switch s {
 	case DiskFull:
 		return mountDataDirs(ctx, c, log)
+	case PowerCut:
+		return mountLazyDataDirs(c, log)
 	}
 	return func(bool) {}, nil
 }

@@ -61,7 +61,9 @@ var snapshotKillPoints = []string{"snapshotBeforeInstall", "snapshotAfterInstall
 
 // needsFailpoints reports whether the scenario wants an rdb built with
 // the failpoints tag.
-func (s Scenario) needsFailpoints() bool { return s == BlackholeUntilSnapshot }
+func (s Scenario) needsFailpoints() bool {
+	return s == BlackholeUntilSnapshot || s == FailpointCrash
+}
 
 // NeedsFailpoints reports whether any of scs wants an rdb built with the
 // failpoints tag (see BuildRDB); without it they fall back to less

@@ -57,21 +57,30 @@ const (
 	// BitFlip (F14): stop a follower, corrupt one of its files (WAL,
 	// snapshot or SQLite), start it again. See fault_bitflip.go.
 	BitFlip Scenario = "bitflip"
+	// FailpointCrash (F9): a node kills itself at a persistence boundary
+	// (raft WAL save, SQLite commit of an apply, snapshot save, log
+	// compaction) through an armed failpoint, and is restarted; needs a
+	// failpoints build. See fault_failpoint.go.
+	FailpointCrash Scenario = "failpoint-crash"
+	// PowerCut (F8): kill -9 a node and drop every write its files had
+	// not fsynced (data directories on lazyfs mounts); needs FUSE. See
+	// fault_powercut.go.
+	PowerCut Scenario = "power-cut"
 )
 
 // Scenarios lists every scenario.
 var Scenarios = []Scenario{None, KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll,
 	SlowLinks, LossyLinks, BlackholeUntilSnapshot,
-	DiskFull, ClockOffset, BitFlip, Membership}
+	DiskFull, ClockOffset, BitFlip, Membership, FailpointCrash, PowerCut}
 
 // scenarioGroups are the names accepted besides single scenarios.
 var scenarioGroups = map[string][]Scenario{
 	"all": {KillLeader, KillFollower, PauseLeader, IsolateLeader, PartitionHalves, OneWayLeader, KillAll,
 		SlowLinks, LossyLinks, BlackholeUntilSnapshot,
-		DiskFull, ClockOffset, BitFlip, Membership},
+		DiskFull, ClockOffset, BitFlip, Membership, FailpointCrash, PowerCut},
 	"disk":       {DiskFull, BitFlip},
 	"clock":      {ClockOffset},
-	"kill":       {KillLeader, KillFollower, KillAll},
+	"kill":       {KillLeader, KillFollower, KillAll, FailpointCrash, PowerCut},
 	"pause":      {PauseLeader},
 	"partition":  {IsolateLeader, PartitionHalves, OneWayLeader},
 	"links":      {SlowLinks, LossyLinks, BlackholeUntilSnapshot},
@@ -239,6 +248,10 @@ func (n *nemesis) inject(ctx context.Context) error {
 		return n.clockOffset(bg, leader)
 	case BitFlip:
 		return n.bitFlip(bg, leader)
+	case FailpointCrash:
+		return n.failpointCrash(bg, leader)
+	case PowerCut:
+		return n.powerCut(bg, leader)
 	case Membership:
 		return n.membershipStep(bg, leader)
 	}
