@@ -11,8 +11,8 @@ import (
 )
 
 // TestChaos is the short tier: a few seeded runs covering kill, pause,
-// partition, link, disk-full, clock, bit-flip and membership faults
-// against real rdb processes built without the race
+// partition, link, disk-full, clock, bit-flip, membership, failpoint and
+// power-cut faults against real rdb processes built without the race
 // detector (RDB_BUILD_TAGS adds build tags, for deliberately broken
 // builds). Skipped with -short.
 func TestChaos(t *testing.T) {
@@ -44,6 +44,8 @@ func TestChaos(t *testing.T) {
 		{BitFlip, 2},                // election 1s, snapshot-entries 50
 		{ClockOffset, 1},            // election 100ms
 		{Membership, 1},             // 5 nodes, election 100ms, two membership steps (about 25 s)
+		{FailpointCrash, 5},         // election 2s; kills at applyAfterCommit, snapshotAfterSave and more
+		{PowerCut, 7},               // election 1s, snapshot-entries 50; unsynced WAL and SQLite data lost
 	}
 	var sum Summary
 	for _, r := range runs {

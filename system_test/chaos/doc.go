@@ -90,6 +90,17 @@
 // isolated leader, with a partition that leaves no quorum of voters
 // while a learner is present. In a membership run the final checks cover
 // the members read from the cluster after healing.
+// failpoint-crash (F9) arms one persistence-boundary failpoint
+// (raftBeforeSave, raftAfterSave, applyAfterCommit, snapshotBeforeSave,
+// snapshotAfterSave, compactBeforePurge) with the kill action at one of
+// its next five hits on the leader or a follower, waits up to 10 s for
+// the node to SIGKILL itself there, disarms and restarts it; an exit not
+// at the armed failpoint is left down as a crash. power-cut (F8) puts
+// every data directory on a lazyfs mount (package lazyfs: written data
+// reaches the disk only at fsync), kills the leader or a follower either
+// at a random moment or while its fsyncs are held and it has unsynced
+// data, drops every unsynced write (raft WAL, snapshots, SQLite file and
+// WAL), and restarts it on the same disk.
 // Partitions are iptables DROP rules in
 // the namespaces: a two-way cut drops everything from the other side; the
 // one-way cut drops only packets to the victim's peer port, so replies on
