@@ -85,6 +85,9 @@ func peerDialOptions() []grpc.DialOption {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(peerMaxMsgSize)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: PeerKeepaliveTime, Timeout: PeerKeepaliveTimeout, PermitWithoutStream: true}),
+		// Reconnect within about 2 s of a peer coming back, not after
+		// gRPC's default backoff of up to 120 s.
+		grpc.WithConnectParams(forwardConnect),
 	}
 }
 
