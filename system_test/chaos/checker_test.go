@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -132,8 +133,13 @@ func TestBankInvariant(t *testing.T) {
 
 func TestParseScenarios(t *testing.T) {
 	got, err := ParseScenarios("kill,pause-leader")
-	if err != nil || len(got) != 4 {
-		t.Fatalf("ParseScenarios = %v, %v", got, err)
+	want := []Scenario{KillLeader, KillFollower, KillAll, FailpointCrash, PowerCut, PauseLeader}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("ParseScenarios = %v, %v; want %v", got, err, want)
+	}
+	all, err := ParseScenarios("all")
+	if err != nil || len(all) != len(Scenarios)-1 {
+		t.Fatalf("all = %v, %v; want every scenario but none", all, err)
 	}
 	if _, err := ParseScenarios("bogus"); err == nil {
 		t.Fatal("bogus scenario accepted")
