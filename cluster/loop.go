@@ -386,9 +386,13 @@ func (n *Node) apply(ctx context.Context, ents []*raftpb.Entry) error {
 			confs[i] = ce
 			batch[i].Command = memberCommand(ce)
 		case len(e.GetData()) > 0:
+			// Our own proposal with its caller still waiting: take the
+			// command we encoded. Anything else is decoded; a caller of
+			// ours that gave up wants no results.
 			cmd, at := n.waiters.proposed(e.GetData())
 			if cmd != nil {
 				n.metrics.commit.Observe(time.Since(at).Seconds())
+				batch[i].WantResults = true
 			} else {
 				var err error
 				if cmd, err = command.Unmarshal(e.GetData()); err != nil {
@@ -396,9 +400,9 @@ func (n *Node) apply(ctx context.Context, ents []*raftpb.Entry) error {
 					// diverge: stop rather than skip it.
 					return fmt.Errorf("apply index %d: %w", e.GetIndex(), err)
 				}
+				batch[i].WantResults = cmd.GetProposerId() == n.cfg.ID && cmd.GetRequestId() != 0 && n.waiters.has(cmd.GetRequestId())
 			}
 			batch[i].Command = cmd
-			batch[i].WantResults = cmd.GetProposerId() == n.cfg.ID && cmd.GetRequestId() != 0 && n.waiters.has(cmd.GetRequestId())
 		}
 	}
 	// Never bounded by a wall clock: every replica must finish the same

@@ -295,6 +295,18 @@ func (d *DB) closeConns() error {
 // withReader runs fn on a connection of the read pool. ctx's end interrupts
 // the SQL in progress.
 func (d *DB) withReader(ctx context.Context, fn func(c *sconn) error) error {
+	return d.withReadPool(func(*sql.DB) error {
+		var err error
+		if perr := d.warm.run(ctx, func() { err = d.onReader(ctx, fn) }); perr != nil {
+			return fmt.Errorf("db: waiting for a reader: %w", perr)
+		}
+		return err
+	})
+}
+
+// withReadPool runs fn with the read pool, holding rw for reading so that
+// no Install or Close swaps it meanwhile.
+func (d *DB) withReadPool(fn func(rdb *sql.DB) error) error {
 	d.rw.RLock()
 	defer d.rw.RUnlock()
 	if d.closed.Load() {
@@ -303,11 +315,7 @@ func (d *DB) withReader(ctx context.Context, fn func(c *sconn) error) error {
 	if d.rdb == nil {
 		return errUnavailable
 	}
-	var err error
-	if perr := d.warm.run(ctx, func() { err = d.onReader(ctx, fn) }); perr != nil {
-		return fmt.Errorf("db: waiting for a reader: %w", perr)
-	}
-	return err
+	return fn(d.rdb)
 }
 
 // onReader runs fn on a connection of the read pool, interrupting it when

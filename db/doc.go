@@ -27,7 +27,8 @@
 //
 // VerifyFile checks a file (header, size against the page count, PRAGMA
 // integrity_check or, above 256 MiB, quick_check) and returns its applied
-// index; ErrNotSQLite and ErrCorruptFile classify failures.
+// index; ErrNotSQLite and ErrCorruptFile classify failures. Check runs the
+// same PRAGMA on the open database (rdb serve does at start).
 //
 // Install replaces the live database by a verified file: it waits for reads
 // in progress (every reader use holds an RWMutex shared, Install holds it
@@ -99,7 +100,8 @@
 // Snapshot and Dump may be called concurrently from any number of
 // goroutines, also while an apply runs: they use the read pool (MaxReaders
 // connections; Snapshot its own connection) and see the last committed
-// batch. Install (and a RESTORE_COMMIT) waits for them to finish and holds
+// batch. Queries run on MaxReaders long-lived goroutines (warmPool), whose
+// stacks stay grown for SQLite's deep calls. Install (and a RESTORE_COMMIT) waits for them to finish and holds
 // new ones back while it swaps the file. Close may be called once everything else has returned;
 // it is idempotent. Results returned are owned by the caller.
 //

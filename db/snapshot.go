@@ -159,19 +159,13 @@ func runCheck(ctx context.Context, rdb *sql.DB, size int64) error {
 // start: SQLite has no page checksums, so a damaged page that still
 // parses would otherwise be served.
 func (d *DB) Check(ctx context.Context) error {
-	d.rw.RLock()
-	defer d.rw.RUnlock()
-	if d.closed.Load() {
-		return ErrClosed
-	}
-	if d.rdb == nil {
-		return errUnavailable
-	}
-	fi, err := os.Stat(d.cfg.Path)
-	if err != nil {
-		return fmt.Errorf("db: check: %w", err)
-	}
-	return runCheck(ctx, d.rdb, fi.Size())
+	return d.withReadPool(func(rdb *sql.DB) error {
+		fi, err := os.Stat(d.cfg.Path)
+		if err != nil {
+			return fmt.Errorf("db: check: %w", err)
+		}
+		return runCheck(ctx, rdb, fi.Size())
+	})
 }
 
 // checkHeader checks the SQLite header of path and that the file is not

@@ -19,10 +19,12 @@ type ClusterChecker interface {
 	CheckClusterID(id uint64) error
 }
 
-// checkClientCluster refuses a call whose client pinned another cluster
-// (client.Config.ClusterID, sent as client.MetadataClusterID). A call
-// without the key passes.
-func checkClientCluster(ctx context.Context, node ClusterChecker) error {
+// checkCluster refuses a call or stream whose metadata names another
+// cluster (client.MetadataClusterID, sent by peers and by clients pinned
+// with client.Config.ClusterID) with FailedPrecondition; who says who
+// sent it, for the message of a malformed id. A call without the key
+// passes.
+func checkCluster(ctx context.Context, node ClusterChecker, who string) error {
 	md, _ := metadata.FromIncomingContext(ctx)
 	ids := md.Get(client.MetadataClusterID)
 	if len(ids) == 0 {
@@ -33,7 +35,7 @@ func checkClientCluster(ctx context.Context, node ClusterChecker) error {
 	}
 	id, err := cluster.ParseClusterID(ids[0])
 	if err != nil {
-		return status.Errorf(codes.InvalidArgument, "client pinned %v", err)
+		return status.Errorf(codes.InvalidArgument, "%s %v", who, err)
 	}
 	if err := node.CheckClusterID(id); err != nil {
 		return status.Error(codes.FailedPrecondition, userMessage(err))
@@ -45,7 +47,7 @@ func checkClientCluster(ctx context.Context, node ClusterChecker) error {
 // another cluster with FailedPrecondition.
 func ClusterIDUnaryInterceptor(node ClusterChecker) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if err := checkClientCluster(ctx, node); err != nil {
+		if err := checkCluster(ctx, node, "client pinned"); err != nil {
 			return nil, err
 		}
 		return handler(ctx, req)
@@ -55,7 +57,7 @@ func ClusterIDUnaryInterceptor(node ClusterChecker) grpc.UnaryServerInterceptor 
 // ClusterIDStreamInterceptor is ClusterIDUnaryInterceptor for streams.
 func ClusterIDStreamInterceptor(node ClusterChecker) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if err := checkClientCluster(ss.Context(), node); err != nil {
+		if err := checkCluster(ss.Context(), node, "client pinned"); err != nil {
 			return err
 		}
 		return handler(srv, ss)

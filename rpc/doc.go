@@ -20,8 +20,18 @@
 //
 // # Forwarding
 //
-// Writes are accepted by any node: raft forwards a follower's proposal to
-// the leader, and the follower answers once it has applied the entry
-// itself. Weak reads are forwarded to the leader's client address by the
-// receiving node (at most one hop).
+// Writes, STRONG reads and weak reads are accepted by any node: a
+// follower forwards them to the leader's client address (at most one hop;
+// a forwarded call is marked and not forwarded again). The forwarding
+// connection pings every 5 s and reconnects within about 2 s, so that a
+// healed partition does not leave forwarded calls waiting on a dead
+// connection. A call that never reached the leader comes back NOT_APPLIED.
+//
+// # Cluster ids
+//
+// Peer streams and snapshot streams carry the sender's cluster id, and
+// clients pinned with client.Config.ClusterID send theirs; a node of
+// another cluster refuses either with FailedPrecondition before doing
+// anything (checkCluster, ClusterIDUnaryInterceptor,
+// ClusterIDStreamInterceptor).
 package rpc

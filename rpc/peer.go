@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"rdb/cluster"
+	"rdb/rpc/client"
 	"rdb/rpc/rpcpb"
 )
 
@@ -96,7 +97,7 @@ const (
 	mdNodeID     = "rdb-node-id"
 	mdPeerAddr   = "rdb-peer-addr"
 	mdClientAddr = "rdb-client-addr"
-	mdClusterID  = "rdb-cluster-id"
+	mdClusterID  = client.MetadataClusterID // as clients send it
 )
 
 // NewPeerTransport returns a transport for node self, whose advertised
@@ -142,21 +143,9 @@ func (t *PeerTransport) outgoing(ctx context.Context) context.Context {
 }
 
 // checkPeerCluster refuses a stream whose sender announced another
-// cluster's id.
+// cluster's id (the same check as client calls, see checkCluster).
 func checkPeerCluster(ctx context.Context, node cluster.Stepper) error {
-	md, _ := metadata.FromIncomingContext(ctx)
-	ids := md.Get(mdClusterID)
-	if len(ids) != 1 {
-		return nil // an older node, or one whose cluster id is unknown
-	}
-	id, err := cluster.ParseClusterID(ids[0])
-	if err != nil {
-		return status.Errorf(codes.InvalidArgument, "peer announced %v", err)
-	}
-	if err := node.CheckClusterID(id); err != nil {
-		return status.Error(codes.FailedPrecondition, err.Error())
-	}
-	return nil
+	return checkCluster(ctx, node, "peer announced")
 }
 
 // SetPeer implements cluster.Transport.

@@ -11,7 +11,7 @@
 #   DURATION     measured seconds per run (default 5)
 #   WARMUP       unmeasured seconds before each run (default 1)
 #   CONCURRENCY  concurrency levels (default "1 2 4 8 16 32 64")
-#   CONNS        client connections the workers share (default: one per worker)
+#   CONNS        client connections per target node, shared by its workers (default: one per worker)
 #   OUT          output directory (default bench-results/<UTC time>)
 #   TITLE        chart title (default: rdb bench, 3 nodes on loopback, <date>)
 #   GO           go command (default go)

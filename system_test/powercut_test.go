@@ -78,7 +78,7 @@ func TestPowerCut(t *testing.T) {
 			node := c.Node(tc.lazy)
 			var opts []lazyfs.Option
 			if tc.sqlite {
-				opts = append(opts, lazyfs.WithLazyRule(lazyWithSQLite))
+				opts = append(opts, lazyfs.WithLazyRule(lazyfs.IsLazyWithSQLite))
 			}
 			lfs := mountLazy(t, node, opts...)
 			for _, n := range c.Nodes {
@@ -243,13 +243,6 @@ func mountLazy(t testing.TB, n *Node, opts ...lazyfs.Option) *lazyfs.FS {
 		}
 	})
 	return l
-}
-
-// lazyWithSQLite makes the SQLite database and its WAL file lazy besides
-// the raft and snapshot files. The -shm file is not: SQLite mmaps it, and
-// it holds no durable state.
-func lazyWithSQLite(rel string) bool {
-	return lazyfs.IsLazy(rel) || rel == "db.sqlite" || rel == "db.sqlite-wal"
 }
 
 // placeLeader moves leadership to n (asLeader) or away from it, and waits

@@ -142,7 +142,7 @@ and writes the reports and chart.svg to bench-results/<time>.`,
 	f.StringSliceVar(&o.endpoints, "endpoints", []string{"127.0.0.1:5001"}, "client addresses of cluster nodes, comma-separated")
 	f.StringVar(&o.workload, "workload", workloadInsert, "insert, batch, point-read or mixed")
 	f.IntVar(&o.concurrency, "concurrency", 1, "number of concurrent workers")
-	f.IntVar(&o.conns, "conns", 0, "client connections the workers share, round-robin (default: one per worker)")
+	f.IntVar(&o.conns, "conns", 0, "client connections per target node, shared round-robin by the workers on it (default: one per worker)")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "measured run time")
 	f.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured run time before --duration")
 	f.IntVar(&o.batch, "batch", 100, "rows per request (batch workload)")
@@ -385,7 +385,7 @@ func (t *benchTopology) workerEndpoints(target string, i int) ([]string, error) 
 type benchReport struct {
 	Workload    string            `json:"workload"`
 	Concurrency int               `json:"concurrency"`
-	Conns       int               `json:"conns"`
+	Conns       int               `json:"conns"` // per target node
 	DurationS   float64           `json:"duration_s"`
 	WarmupS     float64           `json:"warmup_s"`
 	Target      string            `json:"target"`
@@ -476,7 +476,7 @@ func (r *benchReport) writeText(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "target       %s (%s)\n", r.Target, strings.Join(r.Nodes, ", "))
-	fmt.Fprintf(w, "concurrency  %d (%d connections)\n", r.Concurrency, r.Conns)
+	fmt.Fprintf(w, "concurrency  %d (up to %d connections per node)\n", r.Concurrency, r.Conns)
 	fmt.Fprintf(w, "duration     %.2fs measured after %.2fs warmup", r.DurationS, r.WarmupS)
 	if r.Interrupted {
 		fmt.Fprint(w, " (interrupted)")
@@ -579,35 +579,37 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		return err
 	}
 
-	// Start the workers with their clients already connected: worker i
-	// uses connection i mod --conns (each worker its own by default).
-	conns := o.conns
-	if conns == 0 {
-		conns = o.concurrency
-	}
-	clients := make([]*client.Client, min(conns, o.concurrency))
+	// Start the workers with their clients already connected. Workers
+	// that target the same node share its --conns connections
+	// round-robin (each worker has its own by default), so --target all
+	// still spreads them over the nodes.
+	perNode := map[string][]*client.Client{}
+	workersOn := map[string]int{}
 	workers := make([]*benchWorker, o.concurrency)
-	nodeSet := map[string]bool{}
 	for i := range workers {
-		c := clients[i%len(clients)]
-		if c == nil {
-			eps, err := topo.workerEndpoints(o.target, i)
-			if err != nil {
-				return err
-			}
-			nodeSet[eps[0]] = true
+		eps, err := topo.workerEndpoints(o.target, i)
+		if err != nil {
+			return err
+		}
+		node := eps[0]
+		k := workersOn[node]
+		workersOn[node]++
+		var c *client.Client
+		if o.conns > 0 && k >= o.conns {
+			c = perNode[node][k%o.conns]
+		} else {
 			if c, err = client.New(client.Config{Endpoints: eps, RequestTimeout: o.timeout}); err != nil {
 				return err
 			}
 			defer c.Close()
-			clients[i%len(clients)] = c
+			perNode[node] = append(perNode[node], c)
 		}
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		workers[i] = &benchWorker{c: c, rng: rng, value: randomText(rng, o.valueSize)}
 	}
 	var nodes []string
 	for _, n := range append([]string{topo.leader}, topo.followers...) {
-		if nodeSet[n] {
+		if workersOn[n] > 0 {
 			nodes = append(nodes, n)
 		}
 	}

@@ -11,5 +11,9 @@
 // failed in any other way is returned to the caller as is; IsOutcomeUnknown
 // tells whether it may still have been committed.
 //
-// A Client is safe for concurrent use.
+// With Config.ClusterID set, every call carries that cluster id and a node
+// of another cluster refuses it with FailedPrecondition.
+//
+// A Client is safe for concurrent use; concurrent calls share one HTTP/2
+// connection per endpoint.
 package client

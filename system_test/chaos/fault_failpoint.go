@@ -65,11 +65,5 @@ func (n *nemesis) failpointCrash(ctx context.Context, leader *node) error {
 	if err := victim.kill(); err != nil { // reap it: an exit the harness caused
 		return err
 	}
-	time.Sleep(n.between(500*time.Millisecond, 2*time.Second))
-	n.tl.add("restart node %d", victim.id)
-	if err := victim.start(); err != nil {
-		return err
-	}
-	n.waitCaughtUp(ctx, victim)
-	return nil
+	return n.restartCaughtUp(ctx, victim, 500*time.Millisecond, 2*time.Second)
 }

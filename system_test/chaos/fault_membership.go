@@ -552,7 +552,9 @@ func (n *nemesis) awaitStop(nd *node) {
 	case started:
 		n.tl.add("removed node %d still runs; kill it", nd.id)
 	}
-	_ = nd.kill()
+	if err := nd.kill(); err != nil {
+		n.tl.add("kill removed node %d: %v", nd.id, err)
+	}
 }
 
 // rejoin wipes nd's data directory and starts it with --join (and

@@ -15,13 +15,6 @@ import (
 // have unsynced data with its fsync held before it cuts anyway.
 const powerCutSyncWait = 10 * time.Second
 
-// lazyRule makes the raft WAL, snapshot files, the SQLite database and
-// its WAL lazy (written data reaches the disk only at fsync). The -shm
-// file is not: SQLite mmaps it, and it holds no durable state.
-func lazyRule(rel string) bool {
-	return lazyfs.IsLazy(rel) || rel == "db.sqlite" || rel == "db.sqlite-wal"
-}
-
 // mountLazyDataDirs puts every node's data directory on a lazyfs mount
 // (package lazyfs, backed by <data dir>.backing, which a kept run keeps)
 // for power-cut. The returned release unmounts them after the cluster
@@ -44,7 +37,7 @@ func mountLazyDataDirs(c *cluster, log *slog.Logger) (func(bool), error) {
 				return nil, fmt.Errorf("chaos: data dir: %w", err)
 			}
 		}
-		l, err := lazyfs.Mount(backing, n.dataDir, lazyfs.WithLazyRule(lazyRule))
+		l, err := lazyfs.Mount(backing, n.dataDir, lazyfs.WithLazyRule(lazyfs.IsLazyWithSQLite))
 		if err != nil {
 			release(false)
 			if errors.Is(err, lazyfs.ErrNoFUSE) {
@@ -92,11 +85,5 @@ func (n *nemesis) powerCut(ctx context.Context, leader *node) error {
 	dropped := l.DropUnsynced()
 	l.ReleaseSyncs()
 	n.tl.add("power cut on %s node %d %s: %d unsynced bytes lost", role, victim.id, how, dropped)
-	time.Sleep(n.between(time.Second, 3*time.Second))
-	n.tl.add("restart node %d", victim.id)
-	if err := victim.start(); err != nil {
-		return err
-	}
-	n.waitCaughtUp(ctx, victim)
-	return nil
+	return n.restartCaughtUp(ctx, victim, time.Second, 3*time.Second)
 }

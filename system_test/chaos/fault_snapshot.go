@@ -183,13 +183,7 @@ func (n *nemesis) blackholeUntilSnapshot(ctx context.Context, leader *node) erro
 	if err := victim.kill(); err != nil {
 		return err
 	}
-	time.Sleep(n.between(500*time.Millisecond, 1500*time.Millisecond))
-	n.tl.add("restart node %d", victim.id)
-	if err := victim.start(); err != nil {
-		return err
-	}
-	n.waitCaughtUp(ctx, victim)
-	return nil
+	return n.restartCaughtUp(ctx, victim, 500*time.Millisecond, 1500*time.Millisecond)
 }
 
 // waitCompacted polls the leader until its first log index is above
@@ -263,6 +257,18 @@ func logHas(path string, offset int64, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// restartCaughtUp starts the stopped node nd after a pause in [lo, hi)
+// and waits until it caught up (waitCaughtUp).
+func (n *nemesis) restartCaughtUp(ctx context.Context, nd *node, lo, hi time.Duration) error {
+	time.Sleep(n.between(lo, hi))
+	n.tl.add("restart node %d", nd.id)
+	if err := nd.start(); err != nil {
+		return err
+	}
+	n.waitCaughtUp(ctx, nd)
+	return nil
 }
 
 // waitCaughtUp waits until nd has applied the leader's commit index as of

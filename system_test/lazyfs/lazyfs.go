@@ -310,6 +310,14 @@ func IsLazy(rel string) bool {
 	return false
 }
 
+// IsLazyWithSQLite is IsLazy plus the SQLite database and its WAL file
+// (db.sqlite, db.sqlite-wal), for power cuts that also lose unsynced
+// database writes. The -shm file is not lazy: SQLite mmaps it, and it
+// holds no durable state.
+func IsLazyWithSQLite(rel string) bool {
+	return IsLazy(rel) || rel == "db.sqlite" || rel == "db.sqlite-wal"
+}
+
 func (l *FS) newNode(root *fs.LoopbackRoot, parent *fs.Inode, name string, st *syscall.Stat_t) fs.InodeEmbedder {
 	n := &node{LoopbackNode: fs.LoopbackNode{RootData: root}, lfs: l, ino: st.Ino}
 	if parent != nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG {
