@@ -18,6 +18,13 @@ import (
 // claiming a commit beyond this node's log stop the node (ErrLogLost).
 const lostLogHeartbeats = 5
 
+// maxReadiesPerRound bounds how many Readies the loop handles before it
+// looks at its channels again.
+const maxReadiesPerRound = 8
+
+// alwaysReady is a closed channel: a select case on it is always ready.
+var alwaysReady = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // maxDrain bounds how many queued events of one kind the loop takes
 // before handling a Ready, so that proposals batch into one append and
 // one fsync without starving the other inputs.
@@ -29,6 +36,7 @@ func (n *Node) loop(ctx context.Context) error {
 	defer ticker.Stop()
 	readRetry := time.Duration(n.cfg.ElectionTicks) * n.cfg.TickInterval / 2
 	var lastRegister, lastSelfProposal time.Time
+	var again <-chan struct{} // alwaysReady while Readies are left over
 
 	for {
 		select {
@@ -98,6 +106,7 @@ func (n *Node) loop(ctx context.Context) error {
 		case <-n.removedc:
 			n.log.Error("a peer reports that this node was removed from the cluster")
 			return ErrRemoved
+		case <-again:
 		case reply := <-n.statusc:
 			reply <- n.status()
 		}
@@ -107,7 +116,16 @@ func (n *Node) loop(ctx context.Context) error {
 		// Advance can make more ready at once (a single voter commits
 		// its own append only when the Ready that carried it is
 		// advanced): handle it now, not at the next tick or message.
-		for n.rn.HasReady() {
+		// At most maxReadiesPerRound at a time: a follower catching up on
+		// a long log gets Ready after Ready, and status, reads and
+		// proposals must still get their turn (again makes the select
+		// come straight back here, among the other ready cases).
+		again = nil
+		for i := 0; n.rn.HasReady(); i++ {
+			if i == maxReadiesPerRound {
+				again = alwaysReady
+				break
+			}
 			if err := n.handleReady(ctx); err != nil {
 				n.log.Error("node stopping on fatal error", "err", err)
 				return err
