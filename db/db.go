@@ -102,6 +102,10 @@ type DB struct {
 
 	rdb *sql.DB
 
+	// pageSums: the database reserves 8 bytes per page for checksums
+	// (pagesum.go); copies made of it keep them.
+	pageSums bool
+
 	closed atomic.Bool
 
 	// rw is held shared by every use of the read pool or of a dedicated
@@ -149,6 +153,15 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 func (d *DB) openConns(ctx context.Context) (err error) {
 	cfg := d.cfg
 	d.cache, d.icache = map[string]uintptr{}, map[string]uintptr{}
+
+	on, note, err := preparePageChecksums(ctx, cfg.Path)
+	if err != nil {
+		return fmt.Errorf("db: page checksums: %w", err)
+	}
+	d.pageSums = on
+	if note != "" {
+		d.log.Info(note, "path", cfg.Path)
+	}
 
 	q := url.Values{}
 	q.Set("vfs", d.vfs.Name())

@@ -25,10 +25,20 @@
 // sqlite3 tool), written to path+".tmp", fsynced and renamed. It stores its
 // applied index (_rdb_applied), which Snapshot returns.
 //
-// VerifyFile checks a file (header, size against the page count, PRAGMA
-// integrity_check or, above 256 MiB, quick_check) and returns its applied
-// index; ErrNotSQLite and ErrCorruptFile classify failures. Check runs the
-// same PRAGMA on the open database (rdb serve does at start).
+// VerifyFile checks a file (header, size against the page count, every
+// page's checksum, PRAGMA integrity_check or, above 256 MiB, quick_check) and
+// returns its applied index; ErrNotSQLite and ErrCorruptFile classify
+// failures. Check runs the same checks on the open database (rdb serve does
+// at start).
+//
+// # Page checksums
+//
+// The package registers a VFS shim as SQLite's default VFS (pagesum.go):
+// every database it creates reserves 8 bytes per page, which hold a checksum
+// of the page written with it and checked when it is read from the database
+// file (SQLITE_IOERR_DATA on a mismatch; ChecksumFaults counts them). Open
+// converts an older database without the reserve once, with VACUUM. The WAL
+// is left to SQLite's own frame checksums.
 //
 // Install replaces the live database by a verified file: it waits for reads
 // in progress (every reader use holds an RWMutex shared, Install holds it

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"rdb/db"
 )
 
 // newDebugServer serves Prometheus metrics from registry at /metrics and
@@ -24,9 +26,12 @@ func newDebugServer(registry *prometheus.Registry) *http.Server {
 }
 
 // newRegistry returns a registry with the Go runtime and process
-// collectors.
+// collectors and the database's page checksum faults.
 func newRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "rdb", Subsystem: "db", Name: "page_checksum_faults_total",
+			Help: "Database pages whose checksum did not match when read (a damaged database file)."},
+			func() float64 { n, _ := db.ChecksumFaults(); return float64(n) }))
 	return r
 }
