@@ -371,7 +371,10 @@ func init() {
 // reserve returns the reserve bytes per page of c's main database as the
 // btree last read them, after asking for want (0..255; -1 only reads).
 func (c *sconn) reserve(want int32) (int32, error) {
-	zmain := c.cbytes("main")
+	zmain, err := libc.CString("main")
+	if err != nil {
+		return 0, err
+	}
 	defer libc.Xfree(c.tls, zmain)
 	p := libc.Xmalloc(c.tls, 4)
 	if p == 0 {
