@@ -152,6 +152,14 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format %q: want text or json", format)
 }
 
+// clientStreamWorkers is the number of long-lived goroutines that serve
+// client calls (beyond them, gRPC starts a goroutine per call). On a new
+// goroutine every call grew its stack by copying: 7% of the leader's CPU
+// for inserts at concurrency 64 (docs/benchmarks.md). A worker whose stack
+// has grown keeps it (gRPC replaces each worker after 65,536 calls); at
+// most about 64 KiB each, 8 MiB for all.
+const clientStreamWorkers = 128
+
 func runServe(ctx context.Context, o *serveOptions) error {
 	// SQLite's localtime must not depend on the host's zone: every node
 	// computes the same result.
@@ -320,6 +328,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		grpc.MaxRecvMsgSize(server.MaxRecvMsgSize()),
 		grpc.MaxConcurrentStreams(1024),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.NumStreamWorkers(clientStreamWorkers),
 	)
 	rpcpb.RegisterDBServer(clientSrv, server)
 	rpcpb.RegisterClusterServer(clientSrv, rpc.NewClusterService(node, server))
