@@ -63,7 +63,7 @@ const checksumVFSName = "rdb-pagesum"
 // sumFile is the shim's part of an open file, in C memory; the file of the
 // VFS below it follows immediately (sumFileSize bytes in).
 type sumFile struct {
-	methods uintptr // sqlite3_file.pMethods: &sumMethods
+	methods uintptr // sqlite3_file.pMethods: pageSumMethods
 	name    uintptr // the file name SQLite passed to xOpen (lives as long as the file)
 	on      int32   // 1: compute checksums on write and verify them on read
 	forced  int32   // 1: on was set by pageChecksumsParam, page 1 must agree
