@@ -36,7 +36,8 @@
 // The package registers a VFS shim as SQLite's default VFS (pagesum.go):
 // every database it creates reserves 8 bytes per page, which hold a checksum
 // of the page written with it and checked when it is read from the database
-// file (SQLITE_IOERR_DATA on a mismatch; ChecksumFaults counts them). Open
+// file (SQLITE_IOERR_DATA on a mismatch, which Query reports as
+// ErrCorruptFile; ChecksumFaults counts them). Open
 // converts an older database without the reserve once, with VACUUM. The WAL
 // is left to SQLite's own frame checksums.
 //

@@ -3,6 +3,8 @@ package db
 import (
 	"errors"
 	"fmt"
+
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Sentinel errors of package db. Test with errors.Is.
@@ -22,8 +24,10 @@ var (
 	// file that is empty, too short or does not start with the SQLite
 	// header.
 	ErrNotSQLite = errors.New("db: not a SQLite database")
-	// ErrCorruptFile is returned by VerifyFile for a SQLite file that is
-	// truncated or fails PRAGMA integrity_check / quick_check.
+	// ErrCorruptFile is returned by VerifyFile and Check for a SQLite file
+	// that is truncated, has a page whose checksum does not match, or fails
+	// PRAGMA integrity_check / quick_check, and by Query and ReadOnly when a
+	// statement reaches such damage.
 	ErrCorruptFile = errors.New("db: corrupt SQLite database")
 	// ErrInvalidRestore is returned by ValidateRestoreFile for data that
 	// cannot be restored (SQL that fails to run, a corrupt file, a bad
@@ -54,6 +58,23 @@ func (e *StatementError) Unwrap() error { return e.Err }
 
 // Is reports whether target is ErrSQL.
 func (e *StatementError) Is(target error) bool { return target == ErrSQL }
+
+// statementErr classifies the error of statement i of a read: a damaged
+// database (a page checksum mismatch, SQLITE_CORRUPT, SQLITE_NOTADB) is the
+// node's failure, not the statement's, and wraps ErrCorruptFile; anything
+// else is a *StatementError.
+func statementErr(i int, err error) error {
+	var se *sqliteError
+	if errors.As(err, &se) {
+		switch {
+		case se.code == sqlite3.SQLITE_IOERR_DATA:
+			return fmt.Errorf("db: statement %d: %w: page checksum mismatch (%s)", i+1, ErrCorruptFile, se.msg)
+		case se.primary() == sqlite3.SQLITE_CORRUPT, se.primary() == sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("db: statement %d: %w: %s", i+1, ErrCorruptFile, se.msg)
+		}
+	}
+	return &StatementError{Index: i, Err: err}
+}
 
 // sqliteError is an error reported by SQLite with its (extended) result code.
 type sqliteError struct {

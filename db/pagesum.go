@@ -115,7 +115,15 @@ func doRegisterPageChecksums() error {
 	}
 	m := libc.Xcalloc(tls, 1, uint64(unsafe.Sizeof(sqlite3.Tsqlite3_io_methods{})))
 	p := libc.Xcalloc(tls, 1, uint64(vfsSize))
+	release := func() {
+		for _, q := range []uintptr{m, p, zname} {
+			if q != 0 {
+				libc.Xfree(tls, q)
+			}
+		}
+	}
 	if m == 0 || p == 0 {
+		release()
 		return fmt.Errorf("db: page checksums: out of memory")
 	}
 	*(*sqlite3.Tsqlite3_io_methods)(cptr(m)) = sqlite3.Tsqlite3_io_methods{
@@ -139,7 +147,6 @@ func doRegisterPageChecksums() error {
 		FxFetch:                 cFuncPointer(sumFetch),
 		FxUnfetch:               cFuncPointer(sumUnfetch),
 	}
-	pageSumMethods = m
 	v := (*sqlite3.Tsqlite3_vfs)(cptr(p))
 	*v = *(*sqlite3.Tsqlite3_vfs)(cptr(orig))
 	v.FpNext = 0
@@ -153,8 +160,12 @@ func doRegisterPageChecksums() error {
 	// unix VFS keeps pVfs in the file and reads pAppData), so sumOpen
 	// passes the original.
 	if rc := sqlite3.Xsqlite3_vfs_register(tls, p, 1); rc != sqlite3.SQLITE_OK {
+		release()
 		return fmt.Errorf("db: page checksums: register vfs: rc %d", rc)
 	}
+	// No connection opens through the shim before this function returns
+	// (it runs from init), so sumOpen sees the methods set.
+	pageSumMethods = m
 	return nil
 }
 

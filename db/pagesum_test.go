@@ -122,9 +122,11 @@ func TestPageChecksums_NewDatabaseAndFlip(t *testing.T) {
 	if err := d.Check(context.Background()); !errors.Is(err, ErrCorruptFile) {
 		t.Fatalf("Check after a flip: %v, want ErrCorruptFile", err)
 	}
-	// A read that reaches the page fails instead of returning the value.
-	if _, err := d.Query(context.Background(), []*command.Statement{stmt(t, "SELECT v FROM r WHERE id = 1234")}); err == nil {
-		t.Fatal("a read of the damaged page succeeded")
+	// A read that reaches the page fails instead of returning the value,
+	// as the node's damage, not the statement's.
+	_, err = d.Query(context.Background(), []*command.Statement{stmt(t, "SELECT v FROM r WHERE id = 1234")})
+	if !errors.Is(err, ErrCorruptFile) || errors.Is(err, ErrSQL) {
+		t.Fatalf("a read of the damaged page: %v, want ErrCorruptFile and not ErrSQL", err)
 	}
 	if after, last := ChecksumFaults(); after <= before || !strings.Contains(last, "page checksum mismatch") {
 		t.Fatalf("faults %d -> %d, last %q", before, after, last)

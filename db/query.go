@@ -90,7 +90,8 @@ func release(c *sconn, sql string, st uintptr) {
 // Query runs read-only statements on the read pool, in one read transaction.
 // ctx's deadline or cancellation interrupts them. A statement that would
 // write gives an error wrapping ErrNotReadOnly; a SQL error gives a
-// *StatementError (matching ErrSQL). Query is safe for concurrent use; the
+// *StatementError (matching ErrSQL); damage in the database file (a page
+// whose checksum does not match) gives an error wrapping ErrCorruptFile. Query is safe for concurrent use; the
 // caller owns the returned results.
 func (d *DB) Query(ctx context.Context, stmts []*command.Statement) ([]*command.Result, error) {
 	results := make([]*command.Result, 0, len(stmts))
@@ -99,7 +100,7 @@ func (d *DB) Query(ctx context.Context, stmts []*command.Statement) ([]*command.
 			for i, s := range stmts {
 				st, ro, err := classifyCached(c, s.GetSql())
 				if err != nil {
-					return &StatementError{Index: i, Err: err}
+					return statementErr(i, err)
 				}
 				if !ro {
 					c.finalize(st)
@@ -120,7 +121,7 @@ func (d *DB) Query(ctx context.Context, stmts []*command.Statement) ([]*command.
 					if cerr := ctx.Err(); cerr != nil {
 						return fmt.Errorf("db: statement %d: %w", i+1, cerr)
 					}
-					return &StatementError{Index: i, Err: err}
+					return statementErr(i, err)
 				}
 				res.RowsAffected, res.LastInsertId = 0, 0
 				results = append(results, res)
@@ -154,7 +155,7 @@ func (d *DB) ReadOnly(ctx context.Context, stmts []*command.Statement) (bool, er
 			c.finalize(st)
 			if err != nil {
 				ro = false
-				return &StatementError{Index: i, Err: err}
+				return statementErr(i, err)
 			}
 			if !r {
 				ro = false

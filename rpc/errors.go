@@ -38,6 +38,10 @@ func toStatus(err error) error {
 		return status.Error(codes.InvalidArgument, userMessage(err))
 	case errors.Is(err, db.ErrRefused):
 		return status.Error(codes.PermissionDenied, userMessage(err))
+	case errors.Is(err, db.ErrCorruptFile):
+		// This node's database is damaged (a user's bad restore file
+		// wraps ErrInvalidRestore, above).
+		return status.Error(codes.DataLoss, userMessage(err))
 	case errors.Is(err, db.ErrNotReadOnly), errors.Is(err, cluster.ErrNotReadOnly):
 		return status.Error(codes.InvalidArgument, userMessage(err)+": send it with Execute")
 	case errors.Is(err, db.ErrSQL):

@@ -88,7 +88,7 @@ func peerDialOptions() []grpc.DialOption {
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: PeerKeepaliveTime, Timeout: PeerKeepaliveTimeout, PermitWithoutStream: true}),
 		// Reconnect within about 2 s of a peer coming back, not after
 		// gRPC's default backoff of up to 120 s.
-		grpc.WithConnectParams(forwardConnect),
+		grpc.WithConnectParams(fastReconnect),
 	}
 }
 

@@ -335,10 +335,11 @@ func forwardError(err error) error {
 // defaults (no keepalive, a 20 s connect timeout, backoff up to 120 s)
 // can keep forwarded calls failing or hanging for tens of seconds after
 // the network is back (a suspect for chaos finding 4). Pings every 5 s
-// are the most the client server's enforcement policy allows.
+// are the most the client server's enforcement policy allows. Peer
+// connections reconnect the same way (peerDialOptions).
 var (
 	forwardKeepalive = keepalive.ClientParameters{Time: 5 * time.Second, Timeout: 3 * time.Second, PermitWithoutStream: true}
-	forwardConnect   = grpc.ConnectParams{
+	fastReconnect    = grpc.ConnectParams{
 		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
 		MinConnectTimeout: 3 * time.Second,
 	}
@@ -352,7 +353,7 @@ func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
 	}
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(s.MaxRecvMsgSize())),
-		grpc.WithKeepaliveParams(forwardKeepalive), grpc.WithConnectParams(forwardConnect))
+		grpc.WithKeepaliveParams(forwardKeepalive), grpc.WithConnectParams(fastReconnect))
 	if err != nil {
 		return nil, err
 	}

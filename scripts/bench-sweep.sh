@@ -35,13 +35,13 @@ CGO_ENABLED=0 "$GO" build -o bin/rdb ./cmd/rdb
 RDB=$PWD/bin/rdb
 mkdir -p "$OUT"
 
+. scripts/lib-cluster.sh
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/rdb-bench-sweep.XXXXXX")
-pids=()
 failed=1
 cleanup() {
 	trap - EXIT INT TERM
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	stop_cluster
 	if [ "$failed" = 1 ]; then
 		mkdir -p "$OUT/nodes"
 		cp "$TMP"/node*.log "$OUT/nodes/" 2>/dev/null || true
@@ -52,57 +52,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_ports N prints N loopback TCP ports that are free now (the kernel
-# picks them; they stay free unless another process takes one meanwhile).
-free_ports() {
-	if command -v python3 >/dev/null; then
-		python3 -c '
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-' "$1"
-		return
-	fi
-	# No python3: random ports that nothing answers on.
-	local ports=() p
-	while [ "${#ports[@]}" -lt "$1" ]; do
-		p=$((20000 + RANDOM % 30000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ " ${ports[*]} " != *" $p "* ]]; then
-			ports+=("$p")
-		fi
-	done
-	echo "${ports[*]}"
-}
-
-read -r -a ports <<<"$(free_ports 6)"
-client=("${ports[@]:0:3}")
-peer=("${ports[@]:3:3}")
-CLUSTER="1=127.0.0.1:${peer[0]},2=127.0.0.1:${peer[1]},3=127.0.0.1:${peer[2]}"
-EP="127.0.0.1:${client[0]},127.0.0.1:${client[1]},127.0.0.1:${client[2]}"
-for i in 1 2 3; do
-	"$RDB" serve --id "$i" --data-dir "$TMP/node$i" \
-		--listen "127.0.0.1:${client[i - 1]}" --peer-listen "127.0.0.1:${peer[i - 1]}" \
-		--initial-cluster "$CLUSTER" >"$TMP/node$i.log" 2>&1 &
-	pids+=($!)
-done
-
-echo "waiting for a leader ($EP)..."
-leader=0
-for _ in $(seq 1 150); do
-	if "$RDB" status --endpoint "127.0.0.1:${client[0]}" --timeout 1s 2>/dev/null | grep -q '"leader": [1-9]'; then
-		leader=1
-		break
-	fi
-	sleep 0.2
-done
-if [ "$leader" = 0 ]; then
-	echo "no leader after 30 s" >&2
-	exit 1
-fi
+start_cluster "$RDB" "$TMP"
 
 # workload consistency target
 runs=(
