@@ -353,7 +353,8 @@ func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
 	}
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(s.MaxRecvMsgSize())),
-		grpc.WithKeepaliveParams(forwardKeepalive), grpc.WithConnectParams(fastReconnect))
+		grpc.WithKeepaliveParams(forwardKeepalive), grpc.WithConnectParams(fastReconnect),
+		grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow))
 	if err != nil {
 		return nil, err
 	}

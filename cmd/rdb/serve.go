@@ -329,6 +329,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		grpc.MaxConcurrentStreams(1024),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.NumStreamWorkers(clientStreamWorkers),
+		grpc.InitialWindowSize(rpc.StreamWindow), grpc.InitialConnWindowSize(rpc.ConnWindow),
 	)
 	rpcpb.RegisterDBServer(clientSrv, server)
 	rpcpb.RegisterClusterServer(clientSrv, rpc.NewClusterService(node, server))
@@ -336,7 +337,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	healthpb.RegisterHealthServer(clientSrv, healthSrv)
 	reflection.Register(clientSrv)
 
-	peerSrv := grpc.NewServer(grpc.MaxRecvMsgSize(128<<20), grpc.KeepaliveEnforcementPolicy(rpc.PeerKeepalivePolicy))
+	peerSrv := grpc.NewServer(grpc.MaxRecvMsgSize(128<<20), grpc.KeepaliveEnforcementPolicy(rpc.PeerKeepalivePolicy),
+		grpc.InitialWindowSize(rpc.StreamWindow), grpc.InitialConnWindowSize(rpc.ConnWindow))
 	rpcpb.RegisterRaftServer(peerSrv, rpc.NewRaftService(node))
 
 	nodeCtx, cancelNode := context.WithCancel(context.Background())

@@ -142,6 +142,7 @@ func (c *Client) conn(endpoint string) (*grpc.ClientConn, error) {
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(c.cfg.MaxMessageSize),
 			grpc.MaxCallSendMsgSize(c.cfg.MaxMessageSize)),
+		grpc.WithInitialWindowSize(4 << 20), grpc.WithInitialConnWindowSize(16 << 20),
 	}
 	if id := c.cfg.ClusterID; id != "" {
 		opts = append(opts,
