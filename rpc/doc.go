@@ -27,6 +27,15 @@
 // healed partition does not leave forwarded calls waiting on a dead
 // connection. A call that never reached the leader comes back NOT_APPLIED.
 //
+// # Pipelines
+//
+// The Pipeline stream carries many Execute, Query and Request calls per
+// message each way; each call runs as the unary call it carries, on a
+// pooled worker goroutine, and is answered as soon as it is done. The
+// server answers every call it started before it ends a stream, and Drain
+// ends streams on shutdown. docs/design.md ("Pipelined calls") has the
+// rules; client.Pipeline is the sending side, which forwarding uses too.
+//
 // # Cluster ids
 //
 // Peer streams and snapshot streams carry the sender's cluster id, and

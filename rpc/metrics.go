@@ -14,6 +14,7 @@ import (
 type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	batch    prometheus.Histogram
 }
 
 // NewMetrics creates the collectors and registers them on reg (if not nil).
@@ -24,9 +25,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "rdb", Subsystem: "rpc", Name: "request_seconds",
 			Help:    "Client API request latency by method.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"method"}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "rdb", Subsystem: "rpc", Name: "pipeline_calls_per_message",
+			Help:    "Calls per message received on Pipeline streams (how many calls shared one message).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.latency} {
+		for _, c := range []prometheus.Collector{m.requests, m.latency, m.batch} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -39,16 +43,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	resp, err := handler(ctx, req)
-	m.latency.WithLabelValues(info.FullMethod).Observe(time.Since(start).Seconds())
-	m.requests.WithLabelValues(info.FullMethod, status.Code(err).String()).Inc()
+	m.observe(info.FullMethod, time.Since(start), err)
 	return resp, err
+}
+
+// observe records one call of method.
+func (m *Metrics) observe(method string, d time.Duration, err error) {
+	m.latency.WithLabelValues(method).Observe(d.Seconds())
+	m.requests.WithLabelValues(method, status.Code(err).String()).Inc()
 }
 
 // StreamInterceptor records every streaming call.
 func (m *Metrics) StreamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
 	err := handler(srv, ss)
-	m.latency.WithLabelValues(info.FullMethod).Observe(time.Since(start).Seconds())
-	m.requests.WithLabelValues(info.FullMethod, status.Code(err).String()).Inc()
+	m.observe(info.FullMethod, time.Since(start), err)
 	return err
 }

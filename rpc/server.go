@@ -63,6 +63,9 @@ type ServerConfig struct {
 	DataDir string
 	// Logger receives request logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics, if set, records the calls of Pipeline streams as the
+	// interceptors record unary calls.
+	Metrics *Metrics
 }
 
 // Server implements the rdb.v1.DB service on top of a Node. It embeds
@@ -74,8 +77,13 @@ type Server struct {
 	node Node
 	log  *slog.Logger
 
-	mu    sync.Mutex // guards conns
+	draining  chan struct{} // closed by Drain
+	drainOnce sync.Once
+	workers   workerPool // runs pipeline calls
+
+	mu    sync.Mutex // guards conns and pipes
 	conns map[string]*grpc.ClientConn
+	pipes map[string]*client.Pipeline // forwarding, by leader address
 }
 
 // NewServer returns a Server for node.
@@ -89,18 +97,31 @@ func NewServer(cfg ServerConfig, node Node) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, node: node, log: cfg.Logger.With("component", "rpc"), conns: make(map[string]*grpc.ClientConn)}
+	return &Server{cfg: cfg, node: node, log: cfg.Logger.With("component", "rpc"), draining: make(chan struct{}),
+		conns: make(map[string]*grpc.ClientConn), pipes: make(map[string]*client.Pipeline)}
 }
+
+// Drain makes Pipeline streams stop taking calls: each answers the calls
+// it has started and ends with Unavailable (NOT_APPLIED), so that a
+// graceful stop of the gRPC server does not wait for clients to hang up.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // MaxRecvMsgSize is the gRPC receive limit to use with this server: the
 // request limit plus room for framing, so that an oversized request gets
 // this server's clear error when possible.
 func (s *Server) MaxRecvMsgSize() int { return s.cfg.MaxRequestBytes + 64<<10 }
 
-// Close closes connections used for forwarding.
+// Close stops the pipeline workers (after the gRPC server has stopped,
+// so that no stream still runs calls) and closes connections used for
+// forwarding.
 func (s *Server) Close() error {
+	s.workers.stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for addr, p := range s.pipes {
+		p.Close()
+		delete(s.pipes, addr)
+	}
 	for addr, cc := range s.conns {
 		cc.Close()
 		delete(s.conns, addr)
@@ -127,7 +148,7 @@ func (s *Server) Execute(ctx context.Context, req *rpcpb.ExecuteRequest) (*rpcpb
 		if err != nil {
 			return nil, err
 		}
-		resp, err := rpcpb.NewDBClient(cc).Execute(fctx, req)
+		resp, err := s.forwarder(cc).Execute(fctx, req)
 		return resp, forwardError(err)
 	}
 	if err != nil {
@@ -189,7 +210,7 @@ func (s *Server) Request(ctx context.Context, req *rpcpb.RequestRequest) (*rpcpb
 		if err != nil {
 			return nil, err
 		}
-		resp, err := rpcpb.NewDBClient(cc).Request(fctx, req)
+		resp, err := s.forwarder(cc).Request(fctx, req)
 		return resp, forwardError(err)
 	}
 	if err != nil {
@@ -243,7 +264,7 @@ func (s *Server) read(ctx context.Context, stmts []*command.Statement, level rpc
 			if err != nil {
 				return readResult{}, 0, err
 			}
-			resp, err := rpcpb.NewDBClient(cc).Query(fctx, &rpcpb.QueryRequest{Statements: stmts, Consistency: level, MinIndex: minIndex})
+			resp, err := s.forwarder(cc).Query(fctx, &rpcpb.QueryRequest{Statements: stmts, Consistency: level, MinIndex: minIndex})
 			if err != nil {
 				return readResult{}, 0, err
 			}
@@ -280,7 +301,7 @@ func (s *Server) forwardWeak(ctx context.Context, stmts []*command.Statement, mi
 	if err != nil {
 		return nil, err
 	}
-	return rpcpb.NewDBClient(cc).Query(fctx, &rpcpb.QueryRequest{Statements: stmts, Consistency: rpcpb.Consistency_CONSISTENCY_WEAK, MinIndex: minIndex})
+	return s.forwarder(cc).Query(fctx, &rpcpb.QueryRequest{Statements: stmts, Consistency: rpcpb.Consistency_CONSISTENCY_WEAK, MinIndex: minIndex})
 }
 
 // leaderReadyTimeout bounds the wait for a connection to the leader.
@@ -352,7 +373,7 @@ func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
 		return cc, nil
 	}
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(s.MaxRecvMsgSize())),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(forwardMaxRecv), grpc.MaxCallSendMsgSize(s.MaxRecvMsgSize())),
 		grpc.WithKeepaliveParams(forwardKeepalive), grpc.WithConnectParams(fastReconnect),
 		grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow))
 	if err != nil {
@@ -360,6 +381,23 @@ func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
 	}
 	s.conns[addr] = cc
 	return cc, nil
+}
+
+// forwardMaxRecv is the receive limit of forwarding connections.
+const forwardMaxRecv = 256 << 20
+
+// forwarder returns the pipeline that carries the calls this node
+// forwards over cc (a connection from conn): calls forwarded at the same
+// time share its messages, as a client's do.
+func (s *Server) forwarder(cc *grpc.ClientConn) *client.Pipeline {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pipes[cc.Target()]
+	if !ok {
+		p = client.NewPipeline(cc, metadata.Pairs(forwardedKey, "1"), forwardMaxRecv)
+		s.pipes[cc.Target()] = p
+	}
+	return p
 }
 
 // Status implements rdb.v1.DB.

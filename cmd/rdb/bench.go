@@ -61,6 +61,7 @@ type benchOptions struct {
 	workload    string
 	concurrency int
 	conns       int // 0: one per worker
+	pipeline    bool
 	duration    time.Duration
 	warmup      time.Duration
 	batch       int
@@ -143,6 +144,7 @@ and writes the reports and chart.svg to bench-results/<time>.`,
 	f.StringVar(&o.workload, "workload", workloadInsert, "insert, batch, point-read or mixed")
 	f.IntVar(&o.concurrency, "concurrency", 1, "number of concurrent workers")
 	f.IntVar(&o.conns, "conns", 0, "client connections per target node, shared round-robin by the workers on it (default: one per worker)")
+	f.BoolVar(&o.pipeline, "pipeline", true, "send the calls of workers that share a connection over one Pipeline stream (false: one unary call each)")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "measured run time")
 	f.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured run time before --duration")
 	f.IntVar(&o.batch, "batch", 100, "rows per request (batch workload)")
@@ -386,6 +388,7 @@ type benchReport struct {
 	Workload    string            `json:"workload"`
 	Concurrency int               `json:"concurrency"`
 	Conns       int               `json:"conns"` // per target node
+	Pipeline    bool              `json:"pipeline"`
 	DurationS   float64           `json:"duration_s"`
 	WarmupS     float64           `json:"warmup_s"`
 	Target      string            `json:"target"`
@@ -434,7 +437,7 @@ func newBenchReport(o *benchOptions, nodes []string, all, reads, writes *opStats
 		return float64(n) / secs
 	}
 	r := &benchReport{
-		Workload: o.workload, Concurrency: o.concurrency, Conns: min(cmp.Or(o.conns, o.concurrency), o.concurrency), DurationS: secs, WarmupS: o.warmup.Seconds(),
+		Workload: o.workload, Concurrency: o.concurrency, Conns: min(cmp.Or(o.conns, o.concurrency), o.concurrency), Pipeline: o.pipeline, DurationS: secs, WarmupS: o.warmup.Seconds(),
 		Target: o.target, Nodes: nodes, ValueSize: o.valueSize,
 		Ops: all.ops, RowsDone: all.rows, OpsPerSec: rate(all.ops), RowsPerSec: rate(all.rows),
 		P50ms: ms(all.hist.Percentile(50)), P90ms: ms(all.hist.Percentile(90)), P99ms: ms(all.hist.Percentile(99)),
@@ -476,7 +479,11 @@ func (r *benchReport) writeText(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "target       %s (%s)\n", r.Target, strings.Join(r.Nodes, ", "))
-	fmt.Fprintf(w, "concurrency  %d (up to %d connections per node)\n", r.Concurrency, r.Conns)
+	calls := "pipelined"
+	if !r.Pipeline {
+		calls = "unary calls"
+	}
+	fmt.Fprintf(w, "concurrency  %d (up to %d connections per node, %s)\n", r.Concurrency, r.Conns, calls)
 	fmt.Fprintf(w, "duration     %.2fs measured after %.2fs warmup", r.DurationS, r.WarmupS)
 	if r.Interrupted {
 		fmt.Fprint(w, " (interrupted)")
@@ -598,7 +605,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		if o.conns > 0 && k >= o.conns {
 			c = perNode[node][k%o.conns]
 		} else {
-			if c, err = client.New(client.Config{Endpoints: eps, RequestTimeout: o.timeout}); err != nil {
+			if c, err = client.New(client.Config{Endpoints: eps, RequestTimeout: o.timeout, DisablePipeline: !o.pipeline}); err != nil {
 				return err
 			}
 			defer c.Close()

@@ -310,18 +310,19 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 	logger.Info("cluster", "cluster_id", cluster.FormatClusterID(node.ClusterID()))
 
+	rpcMetrics, err := rpc.NewMetrics(registry)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	server := rpc.NewServer(rpc.ServerConfig{
 		MaxRequestBytes: o.maxRequestBytes,
 		Version:         version,
 		DataDir:         o.dataDir,
 		Logger:          logger,
+		Metrics:         rpcMetrics,
 	}, node)
 	defer server.Close()
 
-	rpcMetrics, err := rpc.NewMetrics(registry)
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
 	clientSrv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(rpcMetrics.UnaryInterceptor, rpc.ClusterIDUnaryInterceptor(node)),
 		grpc.ChainStreamInterceptor(rpcMetrics.StreamInterceptor, rpc.ClusterIDStreamInterceptor(node)),
@@ -385,6 +386,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	// Ordered shutdown: stop taking requests, stop the node, then close
 	// the transport and the database (deferred, in reverse order).
 	healthSrv.Shutdown()
+	server.Drain()
 	stopGracefully(clientSrv, 3*time.Second)
 	cancelNode()
 	peerSrv.Stop()

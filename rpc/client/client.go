@@ -48,6 +48,11 @@ type Config struct {
 	// before doing anything, so endpoints that point at the wrong cluster
 	// (a reused address, a mistyped list) cannot read or write there.
 	ClusterID string
+	// DisablePipeline sends every Execute, Query and Request as its own
+	// unary gRPC call. By default the calls to one endpoint share a
+	// Pipeline stream (see Pipeline): the same results and errors, with
+	// less CPU per call when many goroutines share the client.
+	DisablePipeline bool
 }
 
 // MetadataClusterID is the gRPC metadata key that carries
@@ -76,6 +81,7 @@ type Client struct {
 
 	mu      sync.Mutex // guards the fields below
 	conns   map[string]*grpc.ClientConn
+	pipes   map[string]*Pipeline
 	current int
 	closed  bool
 }
@@ -99,7 +105,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("%w: cluster id %q: want up to 16 hex digits, not zero", ErrBadConfig, cfg.ClusterID)
 		}
 	}
-	return &Client{cfg: cfg, conns: make(map[string]*grpc.ClientConn)}, nil
+	return &Client{cfg: cfg, conns: make(map[string]*grpc.ClientConn), pipes: make(map[string]*Pipeline)}, nil
 }
 
 // Endpoints returns the configured endpoints.
@@ -120,6 +126,10 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	for _, p := range c.pipes {
+		p.Close()
+	}
+	c.pipes = nil
 	var errs []error
 	for _, cc := range c.conns {
 		errs = append(errs, cc.Close())
@@ -159,6 +169,25 @@ func (c *Client) conn(endpoint string) (*grpc.ClientConn, error) {
 	}
 	c.conns[endpoint] = cc
 	return cc, nil
+}
+
+// pipeline returns the Pipeline of cc's endpoint, or nil when pipelining
+// is off or the client is closed.
+func (c *Client) pipeline(cc *grpc.ClientConn) *Pipeline {
+	if c.cfg.DisablePipeline {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	p, ok := c.pipes[cc.Target()]
+	if !ok {
+		p = NewPipeline(cc, nil, c.cfg.MaxMessageSize)
+		c.pipes[cc.Target()] = p
+	}
+	return p
 }
 
 // ready waits until cc is connected, for at most the dial timeout. An
@@ -296,6 +325,10 @@ func (c *Client) direct(ctx context.Context, endpoint string) (*grpc.ClientConn,
 // retryable reports whether err after sending a call of this kind allows
 // sending it again elsewhere.
 func retryable(kind callKind, err error) bool {
+	if status.Code(err) == codes.ResourceExhausted {
+		// Too large: every node refuses it the same way.
+		return false
+	}
 	if IsNotApplied(err) {
 		return true
 	}
@@ -308,6 +341,9 @@ func retryable(kind callKind, err error) bool {
 // Execute sends writes. See the package doc for when it is retried.
 func (c *Client) Execute(ctx context.Context, req *rpcpb.ExecuteRequest) (*rpcpb.ExecuteResponse, error) {
 	return call(c, ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) (*rpcpb.ExecuteResponse, error) {
+		if p := c.pipeline(cc); p != nil {
+			return p.Execute(ctx, req)
+		}
 		return rpcpb.NewDBClient(cc).Execute(ctx, req)
 	})
 }
@@ -316,6 +352,9 @@ func (c *Client) Execute(ctx context.Context, req *rpcpb.ExecuteRequest) (*rpcpb
 // unavailable.
 func (c *Client) Query(ctx context.Context, req *rpcpb.QueryRequest) (*rpcpb.QueryResponse, error) {
 	return call(c, ctx, readCall, func(ctx context.Context, cc *grpc.ClientConn) (*rpcpb.QueryResponse, error) {
+		if p := c.pipeline(cc); p != nil {
+			return p.Query(ctx, req)
+		}
 		return rpcpb.NewDBClient(cc).Query(ctx, req)
 	})
 }
@@ -323,6 +362,9 @@ func (c *Client) Query(ctx context.Context, req *rpcpb.QueryRequest) (*rpcpb.Que
 // Request sends a mix of reads and writes; it is retried like a write.
 func (c *Client) Request(ctx context.Context, req *rpcpb.RequestRequest) (*rpcpb.RequestResponse, error) {
 	return call(c, ctx, writeCall, func(ctx context.Context, cc *grpc.ClientConn) (*rpcpb.RequestResponse, error) {
+		if p := c.pipeline(cc); p != nil {
+			return p.Request(ctx, req)
+		}
 		return rpcpb.NewDBClient(cc).Request(ctx, req)
 	})
 }

@@ -14,6 +14,12 @@
 // With Config.ClusterID set, every call carries that cluster id and a node
 // of another cluster refuses it with FailedPrecondition.
 //
+// A request over the server's size limit (ResourceExhausted) is never
+// repeated: every node would refuse it the same way.
+//
 // A Client is safe for concurrent use; concurrent calls share one HTTP/2
-// connection per endpoint.
+// connection per endpoint. Execute, Query and Request calls to an endpoint
+// go over one Pipeline stream (see Pipeline): calls made while others are
+// being sent share a message, which cuts the CPU per call when many
+// goroutines use one Client; Config.DisablePipeline sends unary calls.
 package client

@@ -63,6 +63,15 @@ func NotSent(err error) bool {
 	return ok && st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), dialFailure)
 }
 
+// withReason returns a status error with an rdb ErrorInfo reason.
+func withReason(code codes.Code, msg, reason string) error {
+	st := status.New(code, msg)
+	if withDetails, err := st.WithDetails(&errdetails.ErrorInfo{Domain: ErrorDomain, Reason: reason}); err == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
 // IsOutcomeUnknown reports whether a failed write may still have been
 // committed: it was sent, and the server did not refuse it outright.
 func IsOutcomeUnknown(err error) bool {

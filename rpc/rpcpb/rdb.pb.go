@@ -12,6 +12,7 @@ package rpcpb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	command "rdb/command"
 	reflect "reflect"
 	sync "sync"
@@ -1731,6 +1732,399 @@ func (x *HashResponse) GetNodeId() uint64 {
 	return 0
 }
 
+// PipelineCall is one call on a Pipeline stream.
+type PipelineCall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the client; unique among its calls in flight on the stream.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The time the call has left, in milliseconds, as its deadline; 0: no
+	// deadline.
+	TimeoutMs int64 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// Types that are valid to be assigned to Call:
+	//
+	//	*PipelineCall_Execute
+	//	*PipelineCall_Query
+	//	*PipelineCall_Request
+	Call          isPipelineCall_Call `protobuf_oneof:"call"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PipelineCall) Reset() {
+	*x = PipelineCall{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipelineCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipelineCall) ProtoMessage() {}
+
+func (x *PipelineCall) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipelineCall.ProtoReflect.Descriptor instead.
+func (*PipelineCall) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PipelineCall) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PipelineCall) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+func (x *PipelineCall) GetCall() isPipelineCall_Call {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
+func (x *PipelineCall) GetExecute() *ExecuteRequest {
+	if x != nil {
+		if x, ok := x.Call.(*PipelineCall_Execute); ok {
+			return x.Execute
+		}
+	}
+	return nil
+}
+
+func (x *PipelineCall) GetQuery() *QueryRequest {
+	if x != nil {
+		if x, ok := x.Call.(*PipelineCall_Query); ok {
+			return x.Query
+		}
+	}
+	return nil
+}
+
+func (x *PipelineCall) GetRequest() *RequestRequest {
+	if x != nil {
+		if x, ok := x.Call.(*PipelineCall_Request); ok {
+			return x.Request
+		}
+	}
+	return nil
+}
+
+type isPipelineCall_Call interface {
+	isPipelineCall_Call()
+}
+
+type PipelineCall_Execute struct {
+	Execute *ExecuteRequest `protobuf:"bytes,3,opt,name=execute,proto3,oneof"`
+}
+
+type PipelineCall_Query struct {
+	Query *QueryRequest `protobuf:"bytes,4,opt,name=query,proto3,oneof"`
+}
+
+type PipelineCall_Request struct {
+	Request *RequestRequest `protobuf:"bytes,5,opt,name=request,proto3,oneof"`
+}
+
+func (*PipelineCall_Execute) isPipelineCall_Call() {}
+
+func (*PipelineCall_Query) isPipelineCall_Call() {}
+
+func (*PipelineCall_Request) isPipelineCall_Call() {}
+
+// PipelineRequest is one message of calls.
+type PipelineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Calls         []*PipelineCall        `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PipelineRequest) Reset() {
+	*x = PipelineRequest{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipelineRequest) ProtoMessage() {}
+
+func (x *PipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipelineRequest.ProtoReflect.Descriptor instead.
+func (*PipelineRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PipelineRequest) GetCalls() []*PipelineCall {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
+// CallStatus is the gRPC status a failed call would have returned as a
+// unary call (google.rpc.Status).
+type CallStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Details       []*anypb.Any           `protobuf:"bytes,3,rep,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallStatus) Reset() {
+	*x = CallStatus{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallStatus) ProtoMessage() {}
+
+func (x *CallStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallStatus.ProtoReflect.Descriptor instead.
+func (*CallStatus) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CallStatus) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *CallStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *CallStatus) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+// PipelineReply answers the call with the same id.
+type PipelineReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Reply:
+	//
+	//	*PipelineReply_Execute
+	//	*PipelineReply_Query
+	//	*PipelineReply_Request
+	//	*PipelineReply_Error
+	Reply         isPipelineReply_Reply `protobuf_oneof:"reply"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PipelineReply) Reset() {
+	*x = PipelineReply{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipelineReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipelineReply) ProtoMessage() {}
+
+func (x *PipelineReply) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipelineReply.ProtoReflect.Descriptor instead.
+func (*PipelineReply) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *PipelineReply) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PipelineReply) GetReply() isPipelineReply_Reply {
+	if x != nil {
+		return x.Reply
+	}
+	return nil
+}
+
+func (x *PipelineReply) GetExecute() *ExecuteResponse {
+	if x != nil {
+		if x, ok := x.Reply.(*PipelineReply_Execute); ok {
+			return x.Execute
+		}
+	}
+	return nil
+}
+
+func (x *PipelineReply) GetQuery() *QueryResponse {
+	if x != nil {
+		if x, ok := x.Reply.(*PipelineReply_Query); ok {
+			return x.Query
+		}
+	}
+	return nil
+}
+
+func (x *PipelineReply) GetRequest() *RequestResponse {
+	if x != nil {
+		if x, ok := x.Reply.(*PipelineReply_Request); ok {
+			return x.Request
+		}
+	}
+	return nil
+}
+
+func (x *PipelineReply) GetError() *CallStatus {
+	if x != nil {
+		if x, ok := x.Reply.(*PipelineReply_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isPipelineReply_Reply interface {
+	isPipelineReply_Reply()
+}
+
+type PipelineReply_Execute struct {
+	Execute *ExecuteResponse `protobuf:"bytes,2,opt,name=execute,proto3,oneof"`
+}
+
+type PipelineReply_Query struct {
+	Query *QueryResponse `protobuf:"bytes,3,opt,name=query,proto3,oneof"`
+}
+
+type PipelineReply_Request struct {
+	Request *RequestResponse `protobuf:"bytes,4,opt,name=request,proto3,oneof"`
+}
+
+type PipelineReply_Error struct {
+	Error *CallStatus `protobuf:"bytes,5,opt,name=error,proto3,oneof"`
+}
+
+func (*PipelineReply_Execute) isPipelineReply_Reply() {}
+
+func (*PipelineReply_Query) isPipelineReply_Reply() {}
+
+func (*PipelineReply_Request) isPipelineReply_Reply() {}
+
+func (*PipelineReply_Error) isPipelineReply_Reply() {}
+
+// PipelineResponse is one message of replies.
+type PipelineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Replies       []*PipelineReply       `protobuf:"bytes,1,rep,name=replies,proto3" json:"replies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PipelineResponse) Reset() {
+	*x = PipelineResponse{}
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipelineResponse) ProtoMessage() {}
+
+func (x *PipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipelineResponse.ProtoReflect.Descriptor instead.
+func (*PipelineResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PipelineResponse) GetReplies() []*PipelineReply {
+	if x != nil {
+		return x.Replies
+	}
+	return nil
+}
+
 // RaftMessage carries one marshalled raftpb.Message.
 type RaftMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1741,7 +2135,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[25]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +2147,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[25]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +2160,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{25}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RaftMessage) GetData() []byte {
@@ -1784,7 +2178,7 @@ type RaftAck struct {
 
 func (x *RaftAck) Reset() {
 	*x = RaftAck{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[26]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +2190,7 @@ func (x *RaftAck) String() string {
 func (*RaftAck) ProtoMessage() {}
 
 func (x *RaftAck) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[26]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +2203,7 @@ func (x *RaftAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftAck.ProtoReflect.Descriptor instead.
 func (*RaftAck) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{26}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{31}
 }
 
 // SnapshotChunk is one piece of a snapshot sent to a follower. The first
@@ -1831,7 +2225,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[27]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +2237,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[27]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +2250,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{27}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SnapshotChunk) GetMessage() []byte {
@@ -1916,7 +2310,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[28]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1928,7 +2322,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[28]
+	mi := &file_rpc_rpcpb_rdb_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1941,14 +2335,14 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{28}
+	return file_rpc_rpcpb_rdb_proto_rawDescGZIP(), []int{33}
 }
 
 var File_rpc_rpcpb_rdb_proto protoreflect.FileDescriptor
 
 const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"\n" +
-	"\x13rpc/rpcpb/rdb.proto\x12\x06rdb.v1\x1a\x15command/command.proto\"m\n" +
+	"\x13rpc/rpcpb/rdb.proto\x12\x06rdb.v1\x1a\x15command/command.proto\x1a\x19google/protobuf/any.proto\"m\n" +
 	"\x0eExecuteRequest\x129\n" +
 	"\n" +
 	"statements\x18\x01 \x03(\v2\x19.rdb.command.v1.StatementR\n" +
@@ -2081,7 +2475,31 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"\fHashResponse\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x17\n" +
-	"\anode_id\x18\x03 \x01(\x04R\x06nodeId\"!\n" +
+	"\anode_id\x18\x03 \x01(\x04R\x06nodeId\"\xdb\x01\n" +
+	"\fPipelineCall\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\x122\n" +
+	"\aexecute\x18\x03 \x01(\v2\x16.rdb.v1.ExecuteRequestH\x00R\aexecute\x12,\n" +
+	"\x05query\x18\x04 \x01(\v2\x14.rdb.v1.QueryRequestH\x00R\x05query\x122\n" +
+	"\arequest\x18\x05 \x01(\v2\x16.rdb.v1.RequestRequestH\x00R\arequestB\x06\n" +
+	"\x04call\"=\n" +
+	"\x0fPipelineRequest\x12*\n" +
+	"\x05calls\x18\x01 \x03(\v2\x14.rdb.v1.PipelineCallR\x05calls\"j\n" +
+	"\n" +
+	"CallStatus\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"\xed\x01\n" +
+	"\rPipelineReply\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
+	"\aexecute\x18\x02 \x01(\v2\x17.rdb.v1.ExecuteResponseH\x00R\aexecute\x12-\n" +
+	"\x05query\x18\x03 \x01(\v2\x15.rdb.v1.QueryResponseH\x00R\x05query\x123\n" +
+	"\arequest\x18\x04 \x01(\v2\x17.rdb.v1.RequestResponseH\x00R\arequest\x12*\n" +
+	"\x05error\x18\x05 \x01(\v2\x12.rdb.v1.CallStatusH\x00R\x05errorB\a\n" +
+	"\x05reply\"C\n" +
+	"\x10PipelineResponse\x12/\n" +
+	"\areplies\x18\x01 \x03(\v2\x15.rdb.v1.PipelineReplyR\areplies\"!\n" +
 	"\vRaftMessage\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\t\n" +
 	"\aRaftAck\"\xad\x01\n" +
@@ -2103,7 +2521,7 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"\fBackupFormat\x12\x1d\n" +
 	"\x19BACKUP_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14BACKUP_FORMAT_SQLITE\x10\x01\x12\x15\n" +
-	"\x11BACKUP_FORMAT_SQL\x10\x022\x94\x03\n" +
+	"\x11BACKUP_FORMAT_SQL\x10\x022\xd7\x03\n" +
 	"\x02DB\x12:\n" +
 	"\aExecute\x12\x16.rdb.v1.ExecuteRequest\x1a\x17.rdb.v1.ExecuteResponse\x124\n" +
 	"\x05Query\x12\x14.rdb.v1.QueryRequest\x1a\x15.rdb.v1.QueryResponse\x12:\n" +
@@ -2111,7 +2529,8 @@ const file_rpc_rpcpb_rdb_proto_rawDesc = "" +
 	"\x06Status\x12\x15.rdb.v1.StatusRequest\x1a\x16.rdb.v1.StatusResponse\x126\n" +
 	"\x06Backup\x12\x15.rdb.v1.BackupRequest\x1a\x13.rdb.v1.BackupChunk0\x01\x12<\n" +
 	"\aRestore\x12\x16.rdb.v1.RestoreRequest\x1a\x17.rdb.v1.RestoreResponse(\x01\x121\n" +
-	"\x04Hash\x12\x13.rdb.v1.HashRequest\x1a\x14.rdb.v1.HashResponse2\xf0\x02\n" +
+	"\x04Hash\x12\x13.rdb.v1.HashRequest\x1a\x14.rdb.v1.HashResponse\x12A\n" +
+	"\bPipeline\x12\x17.rdb.v1.PipelineRequest\x1a\x18.rdb.v1.PipelineResponse(\x010\x012\xf0\x02\n" +
 	"\aCluster\x12:\n" +
 	"\aMembers\x12\x16.rdb.v1.MembersRequest\x1a\x17.rdb.v1.MembersResponse\x12@\n" +
 	"\tAddMember\x12\x18.rdb.v1.AddMemberRequest\x1a\x19.rdb.v1.AddMemberResponse\x12I\n" +
@@ -2135,7 +2554,7 @@ func file_rpc_rpcpb_rdb_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_rdb_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rpc_rpcpb_rdb_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_rpc_rpcpb_rdb_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_rpc_rpcpb_rdb_proto_goTypes = []any{
 	(Consistency)(0),               // 0: rdb.v1.Consistency
 	(BackupFormat)(0),              // 1: rdb.v1.BackupFormat
@@ -2164,62 +2583,80 @@ var file_rpc_rpcpb_rdb_proto_goTypes = []any{
 	(*RestoreResponse)(nil),        // 24: rdb.v1.RestoreResponse
 	(*HashRequest)(nil),            // 25: rdb.v1.HashRequest
 	(*HashResponse)(nil),           // 26: rdb.v1.HashResponse
-	(*RaftMessage)(nil),            // 27: rdb.v1.RaftMessage
-	(*RaftAck)(nil),                // 28: rdb.v1.RaftAck
-	(*SnapshotChunk)(nil),          // 29: rdb.v1.SnapshotChunk
-	(*SnapshotAck)(nil),            // 30: rdb.v1.SnapshotAck
-	(*command.Statement)(nil),      // 31: rdb.command.v1.Statement
-	(*command.Result)(nil),         // 32: rdb.command.v1.Result
-	(command.RestoreFormat)(0),     // 33: rdb.command.v1.RestoreFormat
+	(*PipelineCall)(nil),           // 27: rdb.v1.PipelineCall
+	(*PipelineRequest)(nil),        // 28: rdb.v1.PipelineRequest
+	(*CallStatus)(nil),             // 29: rdb.v1.CallStatus
+	(*PipelineReply)(nil),          // 30: rdb.v1.PipelineReply
+	(*PipelineResponse)(nil),       // 31: rdb.v1.PipelineResponse
+	(*RaftMessage)(nil),            // 32: rdb.v1.RaftMessage
+	(*RaftAck)(nil),                // 33: rdb.v1.RaftAck
+	(*SnapshotChunk)(nil),          // 34: rdb.v1.SnapshotChunk
+	(*SnapshotAck)(nil),            // 35: rdb.v1.SnapshotAck
+	(*command.Statement)(nil),      // 36: rdb.command.v1.Statement
+	(*command.Result)(nil),         // 37: rdb.command.v1.Result
+	(command.RestoreFormat)(0),     // 38: rdb.command.v1.RestoreFormat
+	(*anypb.Any)(nil),              // 39: google.protobuf.Any
 }
 var file_rpc_rpcpb_rdb_proto_depIdxs = []int32{
-	31, // 0: rdb.v1.ExecuteRequest.statements:type_name -> rdb.command.v1.Statement
-	32, // 1: rdb.v1.ExecuteResponse.results:type_name -> rdb.command.v1.Result
-	31, // 2: rdb.v1.QueryRequest.statements:type_name -> rdb.command.v1.Statement
+	36, // 0: rdb.v1.ExecuteRequest.statements:type_name -> rdb.command.v1.Statement
+	37, // 1: rdb.v1.ExecuteResponse.results:type_name -> rdb.command.v1.Result
+	36, // 2: rdb.v1.QueryRequest.statements:type_name -> rdb.command.v1.Statement
 	0,  // 3: rdb.v1.QueryRequest.consistency:type_name -> rdb.v1.Consistency
-	32, // 4: rdb.v1.QueryResponse.results:type_name -> rdb.command.v1.Result
-	31, // 5: rdb.v1.RequestRequest.statements:type_name -> rdb.command.v1.Statement
+	37, // 4: rdb.v1.QueryResponse.results:type_name -> rdb.command.v1.Result
+	36, // 5: rdb.v1.RequestRequest.statements:type_name -> rdb.command.v1.Statement
 	0,  // 6: rdb.v1.RequestRequest.consistency:type_name -> rdb.v1.Consistency
-	32, // 7: rdb.v1.RequestResponse.results:type_name -> rdb.command.v1.Result
+	37, // 7: rdb.v1.RequestResponse.results:type_name -> rdb.command.v1.Result
 	10, // 8: rdb.v1.MembersResponse.members:type_name -> rdb.v1.MemberInfo
 	10, // 9: rdb.v1.AddMemberResponse.members:type_name -> rdb.v1.MemberInfo
 	9,  // 10: rdb.v1.StatusResponse.members:type_name -> rdb.v1.MemberStatus
 	1,  // 11: rdb.v1.BackupRequest.format:type_name -> rdb.v1.BackupFormat
 	0,  // 12: rdb.v1.BackupRequest.consistency:type_name -> rdb.v1.Consistency
-	33, // 13: rdb.v1.RestoreRequest.format:type_name -> rdb.command.v1.RestoreFormat
-	2,  // 14: rdb.v1.DB.Execute:input_type -> rdb.v1.ExecuteRequest
-	4,  // 15: rdb.v1.DB.Query:input_type -> rdb.v1.QueryRequest
-	6,  // 16: rdb.v1.DB.Request:input_type -> rdb.v1.RequestRequest
-	8,  // 17: rdb.v1.DB.Status:input_type -> rdb.v1.StatusRequest
-	21, // 18: rdb.v1.DB.Backup:input_type -> rdb.v1.BackupRequest
-	23, // 19: rdb.v1.DB.Restore:input_type -> rdb.v1.RestoreRequest
-	25, // 20: rdb.v1.DB.Hash:input_type -> rdb.v1.HashRequest
-	11, // 21: rdb.v1.Cluster.Members:input_type -> rdb.v1.MembersRequest
-	13, // 22: rdb.v1.Cluster.AddMember:input_type -> rdb.v1.AddMemberRequest
-	15, // 23: rdb.v1.Cluster.RemoveMember:input_type -> rdb.v1.RemoveMemberRequest
-	16, // 24: rdb.v1.Cluster.PromoteMember:input_type -> rdb.v1.PromoteMemberRequest
-	18, // 25: rdb.v1.Cluster.TransferLeader:input_type -> rdb.v1.TransferLeaderRequest
-	27, // 26: rdb.v1.Raft.Stream:input_type -> rdb.v1.RaftMessage
-	29, // 27: rdb.v1.Raft.Snapshot:input_type -> rdb.v1.SnapshotChunk
-	3,  // 28: rdb.v1.DB.Execute:output_type -> rdb.v1.ExecuteResponse
-	5,  // 29: rdb.v1.DB.Query:output_type -> rdb.v1.QueryResponse
-	7,  // 30: rdb.v1.DB.Request:output_type -> rdb.v1.RequestResponse
-	20, // 31: rdb.v1.DB.Status:output_type -> rdb.v1.StatusResponse
-	22, // 32: rdb.v1.DB.Backup:output_type -> rdb.v1.BackupChunk
-	24, // 33: rdb.v1.DB.Restore:output_type -> rdb.v1.RestoreResponse
-	26, // 34: rdb.v1.DB.Hash:output_type -> rdb.v1.HashResponse
-	12, // 35: rdb.v1.Cluster.Members:output_type -> rdb.v1.MembersResponse
-	14, // 36: rdb.v1.Cluster.AddMember:output_type -> rdb.v1.AddMemberResponse
-	17, // 37: rdb.v1.Cluster.RemoveMember:output_type -> rdb.v1.MemberChangeResponse
-	17, // 38: rdb.v1.Cluster.PromoteMember:output_type -> rdb.v1.MemberChangeResponse
-	19, // 39: rdb.v1.Cluster.TransferLeader:output_type -> rdb.v1.TransferLeaderResponse
-	28, // 40: rdb.v1.Raft.Stream:output_type -> rdb.v1.RaftAck
-	30, // 41: rdb.v1.Raft.Snapshot:output_type -> rdb.v1.SnapshotAck
-	28, // [28:42] is the sub-list for method output_type
-	14, // [14:28] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	38, // 13: rdb.v1.RestoreRequest.format:type_name -> rdb.command.v1.RestoreFormat
+	2,  // 14: rdb.v1.PipelineCall.execute:type_name -> rdb.v1.ExecuteRequest
+	4,  // 15: rdb.v1.PipelineCall.query:type_name -> rdb.v1.QueryRequest
+	6,  // 16: rdb.v1.PipelineCall.request:type_name -> rdb.v1.RequestRequest
+	27, // 17: rdb.v1.PipelineRequest.calls:type_name -> rdb.v1.PipelineCall
+	39, // 18: rdb.v1.CallStatus.details:type_name -> google.protobuf.Any
+	3,  // 19: rdb.v1.PipelineReply.execute:type_name -> rdb.v1.ExecuteResponse
+	5,  // 20: rdb.v1.PipelineReply.query:type_name -> rdb.v1.QueryResponse
+	7,  // 21: rdb.v1.PipelineReply.request:type_name -> rdb.v1.RequestResponse
+	29, // 22: rdb.v1.PipelineReply.error:type_name -> rdb.v1.CallStatus
+	30, // 23: rdb.v1.PipelineResponse.replies:type_name -> rdb.v1.PipelineReply
+	2,  // 24: rdb.v1.DB.Execute:input_type -> rdb.v1.ExecuteRequest
+	4,  // 25: rdb.v1.DB.Query:input_type -> rdb.v1.QueryRequest
+	6,  // 26: rdb.v1.DB.Request:input_type -> rdb.v1.RequestRequest
+	8,  // 27: rdb.v1.DB.Status:input_type -> rdb.v1.StatusRequest
+	21, // 28: rdb.v1.DB.Backup:input_type -> rdb.v1.BackupRequest
+	23, // 29: rdb.v1.DB.Restore:input_type -> rdb.v1.RestoreRequest
+	25, // 30: rdb.v1.DB.Hash:input_type -> rdb.v1.HashRequest
+	28, // 31: rdb.v1.DB.Pipeline:input_type -> rdb.v1.PipelineRequest
+	11, // 32: rdb.v1.Cluster.Members:input_type -> rdb.v1.MembersRequest
+	13, // 33: rdb.v1.Cluster.AddMember:input_type -> rdb.v1.AddMemberRequest
+	15, // 34: rdb.v1.Cluster.RemoveMember:input_type -> rdb.v1.RemoveMemberRequest
+	16, // 35: rdb.v1.Cluster.PromoteMember:input_type -> rdb.v1.PromoteMemberRequest
+	18, // 36: rdb.v1.Cluster.TransferLeader:input_type -> rdb.v1.TransferLeaderRequest
+	32, // 37: rdb.v1.Raft.Stream:input_type -> rdb.v1.RaftMessage
+	34, // 38: rdb.v1.Raft.Snapshot:input_type -> rdb.v1.SnapshotChunk
+	3,  // 39: rdb.v1.DB.Execute:output_type -> rdb.v1.ExecuteResponse
+	5,  // 40: rdb.v1.DB.Query:output_type -> rdb.v1.QueryResponse
+	7,  // 41: rdb.v1.DB.Request:output_type -> rdb.v1.RequestResponse
+	20, // 42: rdb.v1.DB.Status:output_type -> rdb.v1.StatusResponse
+	22, // 43: rdb.v1.DB.Backup:output_type -> rdb.v1.BackupChunk
+	24, // 44: rdb.v1.DB.Restore:output_type -> rdb.v1.RestoreResponse
+	26, // 45: rdb.v1.DB.Hash:output_type -> rdb.v1.HashResponse
+	31, // 46: rdb.v1.DB.Pipeline:output_type -> rdb.v1.PipelineResponse
+	12, // 47: rdb.v1.Cluster.Members:output_type -> rdb.v1.MembersResponse
+	14, // 48: rdb.v1.Cluster.AddMember:output_type -> rdb.v1.AddMemberResponse
+	17, // 49: rdb.v1.Cluster.RemoveMember:output_type -> rdb.v1.MemberChangeResponse
+	17, // 50: rdb.v1.Cluster.PromoteMember:output_type -> rdb.v1.MemberChangeResponse
+	19, // 51: rdb.v1.Cluster.TransferLeader:output_type -> rdb.v1.TransferLeaderResponse
+	33, // 52: rdb.v1.Raft.Stream:output_type -> rdb.v1.RaftAck
+	35, // 53: rdb.v1.Raft.Snapshot:output_type -> rdb.v1.SnapshotAck
+	39, // [39:54] is the sub-list for method output_type
+	24, // [24:39] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_rdb_proto_init() }
@@ -2227,13 +2664,24 @@ func file_rpc_rpcpb_rdb_proto_init() {
 	if File_rpc_rpcpb_rdb_proto != nil {
 		return
 	}
+	file_rpc_rpcpb_rdb_proto_msgTypes[25].OneofWrappers = []any{
+		(*PipelineCall_Execute)(nil),
+		(*PipelineCall_Query)(nil),
+		(*PipelineCall_Request)(nil),
+	}
+	file_rpc_rpcpb_rdb_proto_msgTypes[28].OneofWrappers = []any{
+		(*PipelineReply_Execute)(nil),
+		(*PipelineReply_Query)(nil),
+		(*PipelineReply_Request)(nil),
+		(*PipelineReply_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_rdb_proto_rawDesc), len(file_rpc_rpcpb_rdb_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   29,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -22,13 +22,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DB_Execute_FullMethodName = "/rdb.v1.DB/Execute"
-	DB_Query_FullMethodName   = "/rdb.v1.DB/Query"
-	DB_Request_FullMethodName = "/rdb.v1.DB/Request"
-	DB_Status_FullMethodName  = "/rdb.v1.DB/Status"
-	DB_Backup_FullMethodName  = "/rdb.v1.DB/Backup"
-	DB_Restore_FullMethodName = "/rdb.v1.DB/Restore"
-	DB_Hash_FullMethodName    = "/rdb.v1.DB/Hash"
+	DB_Execute_FullMethodName  = "/rdb.v1.DB/Execute"
+	DB_Query_FullMethodName    = "/rdb.v1.DB/Query"
+	DB_Request_FullMethodName  = "/rdb.v1.DB/Request"
+	DB_Status_FullMethodName   = "/rdb.v1.DB/Status"
+	DB_Backup_FullMethodName   = "/rdb.v1.DB/Backup"
+	DB_Restore_FullMethodName  = "/rdb.v1.DB/Restore"
+	DB_Hash_FullMethodName     = "/rdb.v1.DB/Hash"
+	DB_Pipeline_FullMethodName = "/rdb.v1.DB/Pipeline"
 )
 
 // DBClient is the client API for DB service.
@@ -53,6 +54,13 @@ type DBClient interface {
 	// Hash returns a content hash of this node's database and the applied
 	// index it was taken at: equal on replicas with equal data.
 	Hash(ctx context.Context, in *HashRequest, opts ...grpc.CallOption) (*HashResponse, error)
+	// Pipeline carries many Execute, Query and Request calls over one
+	// stream, several to a message each way: a client that has calls from
+	// many goroutines in flight sends them together, and the server answers
+	// each as soon as it is done. Every call keeps the meaning, the
+	// atomicity and the errors it has as a unary call; only the framing is
+	// shared.
+	Pipeline(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PipelineRequest, PipelineResponse], error)
 }
 
 type dBClient struct {
@@ -145,6 +153,19 @@ func (c *dBClient) Hash(ctx context.Context, in *HashRequest, opts ...grpc.CallO
 	return out, nil
 }
 
+func (c *dBClient) Pipeline(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PipelineRequest, PipelineResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &DB_ServiceDesc.Streams[2], DB_Pipeline_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PipelineRequest, PipelineResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DB_PipelineClient = grpc.BidiStreamingClient[PipelineRequest, PipelineResponse]
+
 // DBServer is the server API for DB service.
 // All implementations must embed UnimplementedDBServer
 // for forward compatibility.
@@ -167,6 +188,13 @@ type DBServer interface {
 	// Hash returns a content hash of this node's database and the applied
 	// index it was taken at: equal on replicas with equal data.
 	Hash(context.Context, *HashRequest) (*HashResponse, error)
+	// Pipeline carries many Execute, Query and Request calls over one
+	// stream, several to a message each way: a client that has calls from
+	// many goroutines in flight sends them together, and the server answers
+	// each as soon as it is done. Every call keeps the meaning, the
+	// atomicity and the errors it has as a unary call; only the framing is
+	// shared.
+	Pipeline(grpc.BidiStreamingServer[PipelineRequest, PipelineResponse]) error
 	mustEmbedUnimplementedDBServer()
 }
 
@@ -197,6 +225,9 @@ func (UnimplementedDBServer) Restore(grpc.ClientStreamingServer[RestoreRequest, 
 }
 func (UnimplementedDBServer) Hash(context.Context, *HashRequest) (*HashResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Hash not implemented")
+}
+func (UnimplementedDBServer) Pipeline(grpc.BidiStreamingServer[PipelineRequest, PipelineResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method Pipeline not implemented")
 }
 func (UnimplementedDBServer) mustEmbedUnimplementedDBServer() {}
 func (UnimplementedDBServer) testEmbeddedByValue()            {}
@@ -327,6 +358,13 @@ func _DB_Hash_Handler(srv interface{}, ctx context.Context, dec func(interface{}
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DB_Pipeline_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DBServer).Pipeline(&grpc.GenericServerStream[PipelineRequest, PipelineResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DB_PipelineServer = grpc.BidiStreamingServer[PipelineRequest, PipelineResponse]
+
 // DB_ServiceDesc is the grpc.ServiceDesc for DB service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -364,6 +402,12 @@ var DB_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Restore",
 			Handler:       _DB_Restore_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Pipeline",
+			Handler:       _DB_Pipeline_Handler,
+			ServerStreams: true,
 			ClientStreams: true,
 		},
 	},
