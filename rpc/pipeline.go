@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -270,6 +271,9 @@ func (q *replyQueue) sendAll(st rpcpb.DB_PipelineServer) error {
 	var sendErr error
 	for {
 		<-q.wake
+		// Let the calls that are finishing push their replies first (an
+		// apply completes many at once): they then share this message.
+		runtime.Gosched()
 		for {
 			q.mu.Lock()
 			batch, bytes := 0, 0

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -265,6 +266,10 @@ func (p *Pipeline) run() {
 			return
 		case <-p.wake:
 		}
+		// Let the goroutines that are ready to run make their calls
+		// first (a reply message wakes many callers at once, and each
+		// makes its next call): they then share this message.
+		runtime.Gosched()
 		for {
 			batch := p.take()
 			if len(batch) == 0 {
