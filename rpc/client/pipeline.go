@@ -102,55 +102,47 @@ func NewPipeline(cc *grpc.ClientConn, md metadata.MD, maxRecv int) *Pipeline {
 
 // Execute sends an Execute call.
 func (p *Pipeline) Execute(ctx context.Context, req *rpcpb.ExecuteRequest) (*rpcpb.ExecuteResponse, error) {
-	r, err := p.roundTrip(ctx, &rpcpb.PipelineCall{Call: &rpcpb.PipelineCall_Execute{Execute: req}})
-	if errors.Is(err, errUseUnary) {
-		return rpcpb.NewDBClient(p.cc).Execute(p.outgoing(ctx), req)
-	}
-	if err != nil {
-		return nil, err
-	}
-	resp := r.GetExecute()
-	if resp == nil {
-		return nil, wrongReply(r, "Execute")
-	}
-	return resp, nil
+	return pipelined(p, ctx, &rpcpb.PipelineCall{Call: &rpcpb.PipelineCall_Execute{Execute: req}}, (*rpcpb.PipelineReply).GetExecute,
+		func(ctx context.Context) (*rpcpb.ExecuteResponse, error) {
+			return rpcpb.NewDBClient(p.cc).Execute(ctx, req)
+		})
 }
 
 // Query sends a Query call.
 func (p *Pipeline) Query(ctx context.Context, req *rpcpb.QueryRequest) (*rpcpb.QueryResponse, error) {
-	r, err := p.roundTrip(ctx, &rpcpb.PipelineCall{Call: &rpcpb.PipelineCall_Query{Query: req}})
-	if errors.Is(err, errUseUnary) {
-		return rpcpb.NewDBClient(p.cc).Query(p.outgoing(ctx), req)
-	}
-	if err != nil {
-		return nil, err
-	}
-	resp := r.GetQuery()
-	if resp == nil {
-		return nil, wrongReply(r, "Query")
-	}
-	return resp, nil
+	return pipelined(p, ctx, &rpcpb.PipelineCall{Call: &rpcpb.PipelineCall_Query{Query: req}}, (*rpcpb.PipelineReply).GetQuery,
+		func(ctx context.Context) (*rpcpb.QueryResponse, error) {
+			return rpcpb.NewDBClient(p.cc).Query(ctx, req)
+		})
 }
 
 // Request sends a Request call.
 func (p *Pipeline) Request(ctx context.Context, req *rpcpb.RequestRequest) (*rpcpb.RequestResponse, error) {
-	r, err := p.roundTrip(ctx, &rpcpb.PipelineCall{Call: &rpcpb.PipelineCall_Request{Request: req}})
-	if errors.Is(err, errUseUnary) {
-		return rpcpb.NewDBClient(p.cc).Request(p.outgoing(ctx), req)
-	}
-	if err != nil {
-		return nil, err
-	}
-	resp := r.GetRequest()
-	if resp == nil {
-		return nil, wrongReply(r, "Request")
-	}
-	return resp, nil
+	return pipelined(p, ctx, &rpcpb.PipelineCall{Call: &rpcpb.PipelineCall_Request{Request: req}}, (*rpcpb.PipelineReply).GetRequest,
+		func(ctx context.Context) (*rpcpb.RequestResponse, error) {
+			return rpcpb.NewDBClient(p.cc).Request(ctx, req)
+		})
 }
 
-// wrongReply is the error for a reply of the wrong kind: a server bug.
-func wrongReply(r *rpcpb.PipelineReply, want string) error {
-	return status.Errorf(codes.Internal, "pipeline: reply %d is not a %s response", r.GetId(), want)
+// pipelined sends call and returns the response get takes from its
+// reply; when the call must go unary (too large, or a server without
+// Pipeline) it returns what unary answers instead.
+func pipelined[T comparable](p *Pipeline, ctx context.Context, call *rpcpb.PipelineCall,
+	get func(*rpcpb.PipelineReply) T, unary func(context.Context) (T, error)) (T, error) {
+	var none T
+	r, err := p.roundTrip(ctx, call)
+	if errors.Is(err, errUseUnary) {
+		return unary(p.outgoing(ctx))
+	}
+	if err != nil {
+		return none, err
+	}
+	resp := get(r)
+	if resp == none {
+		// A reply of another kind: a server bug.
+		return none, status.Errorf(codes.Internal, "pipeline: reply %d does not answer the call's kind", r.GetId())
+	}
+	return resp, nil
 }
 
 // outgoing adds the pipeline's metadata to ctx, for a unary call.
