@@ -22,12 +22,20 @@ import (
 // once; the stream is not read further until one finishes.
 const pipelineMaxRunning = 1024
 
+// pipelineMaxCalls bounds the calls of one message (the Go client sends
+// at most 512); a message with more ends the stream with InvalidArgument.
+const pipelineMaxCalls = 4096
+
+// pipelineMaxTimeout caps a call's timeout_ms (a larger one would
+// overflow a time.Duration).
+const pipelineMaxTimeout = 24 * time.Hour
+
 // pipelineMaxReplyBatch bounds the bytes of replies sent in one message
 // (a larger reply goes alone).
 const pipelineMaxReplyBatch = 1 << 20
 
 // Pipeline implements rdb.v1.DB: each call of the stream runs as the unary
-// call it carries (its own goroutine, its own deadline), and its reply is
+// call it carries (on a pooled worker, with its own deadline), and its reply is
 // sent as soon as it is done, together with whatever other replies are
 // ready. Before it ends the stream, the server answers every call it has
 // started, so calls without a reply did not run.
@@ -89,6 +97,10 @@ receive:
 			endErr = withReason(codes.Unavailable, "node is shutting down", client.ReasonNotApplied)
 			break receive
 		}
+		if n := len(req.GetCalls()); n > pipelineMaxCalls {
+			endErr = status.Errorf(codes.InvalidArgument, "pipeline message of %d calls: at most %d", n, pipelineMaxCalls)
+			break receive
+		}
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.batch.Observe(float64(len(req.GetCalls())))
 		}
@@ -122,7 +134,7 @@ receive:
 func (s *Server) pipelineCall(ctx context.Context, c *rpcpb.PipelineCall, maxReply int) (*rpcpb.PipelineReply, int) {
 	if ms := c.GetTimeoutMs(); ms > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(min(ms, pipelineMaxTimeout.Milliseconds()))*time.Millisecond)
 		defer cancel()
 	}
 	start := time.Now()

@@ -335,3 +335,66 @@ func TestPipelineDrain(t *testing.T) {
 		t.Fatalf("the refused insert took effect: %d rows", n)
 	}
 }
+
+// Hostile streams: too many calls in one message end the stream with
+// InvalidArgument after the calls before it are answered; a call without
+// a request, or with a timeout that would overflow, gets a clear answer.
+func TestPipelineHostileMessages(t *testing.T) {
+	addr, _ := pipelineServer(t, ServerConfig{}, nil)
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := rpcpb.NewDBClient(cc).Pipeline(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(id uint64, sql string, timeoutMs int64) *rpcpb.PipelineCall {
+		return &rpcpb.PipelineCall{Id: id, TimeoutMs: timeoutMs, Call: &rpcpb.PipelineCall_Execute{Execute: &rpcpb.ExecuteRequest{
+			Statements: []*command.Statement{stmt(sql)}}}}
+	}
+	if err := st.Send(&rpcpb.PipelineRequest{Calls: []*rpcpb.PipelineCall{
+		exec(1, "CREATE TABLE h(x)", 1<<62),
+		{Id: 2},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]*rpcpb.PipelineReply{}
+	for len(got) < 2 {
+		resp, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range resp.GetReplies() {
+			got[r.GetId()] = r
+		}
+	}
+	if e := got[1].GetError(); e != nil {
+		t.Fatalf("call with a huge timeout: %v", e.GetMessage())
+	}
+	if e := got[2].GetError(); codes.Code(e.GetCode()) != codes.InvalidArgument || !strings.Contains(e.GetMessage(), "no request") {
+		t.Fatalf("call without a request: want InvalidArgument, got %v", e)
+	}
+	many := make([]*rpcpb.PipelineCall, pipelineMaxCalls+1)
+	for i := range many {
+		many[i] = &rpcpb.PipelineCall{Id: uint64(10 + i)}
+	}
+	if err := st.Send(&rpcpb.PipelineRequest{Calls: many}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "at most") {
+				t.Fatalf("stream end: want InvalidArgument (too many calls), got %v", err)
+			}
+			break
+		}
+		if n := len(resp.GetReplies()); n > 0 {
+			t.Fatalf("%d replies to a message that was refused", n)
+		}
+	}
+}
