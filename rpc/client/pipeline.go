@@ -33,6 +33,9 @@ const (
 const (
 	pipelineMaxBatchBytes = 1 << 20
 	pipelineMaxBatchCalls = 512
+	// pipelineCallOverhead bounds what a call's id (11 bytes with its
+	// tag), timeout (11) and framing in the message (6) add to its size.
+	pipelineCallOverhead = 28
 )
 
 // errUseUnary tells a waiting call that the server has no Pipeline method
@@ -187,7 +190,9 @@ func (p *Pipeline) roundTrip(ctx context.Context, msg *rpcpb.PipelineCall) (*rpc
 		}
 		msg.TimeoutMs = left
 	}
-	c := &pipelineCall{msg: msg, size: size + 16, done: make(chan pipelineResult, 1)}
+	// size was taken before the id and the timeout were set: count them
+	// and the call's framing in the message at their largest.
+	c := &pipelineCall{msg: msg, size: size + pipelineCallOverhead, done: make(chan pipelineResult, 1)}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
