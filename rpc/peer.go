@@ -94,11 +94,10 @@ func peerDialOptions() []grpc.DialOption {
 }
 
 // StreamWindow and ConnWindow are the HTTP/2 flow-control windows of every
-// rdb connection. Fixed windows turn off gRPC's bandwidth-delay probing,
-// whose pings add a write and a read to many messages (profiled: issue 7).
+// rdb connection (the client's, in package client, too).
 const (
-	StreamWindow = 4 << 20
-	ConnWindow   = 16 << 20
+	StreamWindow = client.StreamWindow
+	ConnWindow   = client.ConnWindow
 )
 
 // Metadata keys a peer stream announces its sender with.
