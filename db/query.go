@@ -91,8 +91,8 @@ func release(c *sconn, sql string, st uintptr) {
 // ctx's deadline or cancellation interrupts them. A statement that would
 // write gives an error wrapping ErrNotReadOnly; a SQL error gives a
 // *StatementError (matching ErrSQL); damage in the database file (a page
-// whose checksum does not match) gives an error wrapping ErrCorruptFile. Query is safe for concurrent use; the
-// caller owns the returned results.
+// whose checksum does not match) gives an error wrapping ErrCorruptFile.
+// Query is safe for concurrent use; the caller owns the returned results.
 func (d *DB) Query(ctx context.Context, stmts []*command.Statement) ([]*command.Result, error) {
 	results := make([]*command.Result, 0, len(stmts))
 	err := d.withReader(ctx, func(c *sconn) error {

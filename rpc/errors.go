@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
@@ -31,7 +30,7 @@ func toStatus(err error) error {
 	case errors.As(err, &stmtErr):
 		return status.Error(codes.InvalidArgument, fmt.Sprintf("statement %d: %v", stmtErr.Index+1, stmtErr.Err))
 	case errors.Is(err, command.ErrTooLarge), errors.Is(err, cluster.ErrTooLarge):
-		return withReason(codes.ResourceExhausted, userMessage(err), client.ReasonNotApplied)
+		return client.ErrorWithReason(codes.ResourceExhausted, userMessage(err), client.ReasonNotApplied)
 	case errors.Is(err, command.ErrInvalidRequest):
 		return status.Error(codes.InvalidArgument, userMessage(err))
 	case errors.Is(err, db.ErrInvalidRestore), errors.Is(err, cluster.ErrRestoreFailed):
@@ -47,21 +46,21 @@ func toStatus(err error) error {
 	case errors.Is(err, db.ErrSQL):
 		return status.Error(codes.InvalidArgument, userMessage(err))
 	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrProposalDropped):
-		return withReason(codes.Unavailable, userMessage(err), client.ReasonNotApplied)
+		return client.ErrorWithReason(codes.Unavailable, userMessage(err), client.ReasonNotApplied)
 	case errors.Is(err, cluster.ErrLeaderLost), errors.Is(err, cluster.ErrStopped):
-		return withReason(codes.Unavailable, userMessage(err), client.ReasonOutcomeUnknown)
+		return client.ErrorWithReason(codes.Unavailable, userMessage(err), client.ReasonOutcomeUnknown)
 	case errors.Is(err, cluster.ErrTimeout):
-		return withReason(codes.DeadlineExceeded, err.Error(), client.ReasonOutcomeUnknown)
+		return client.ErrorWithReason(codes.DeadlineExceeded, err.Error(), client.ReasonOutcomeUnknown)
 	case errors.Is(err, cluster.ErrMemberExists):
 		return status.Error(codes.AlreadyExists, userMessage(err))
 	case errors.Is(err, cluster.ErrUnknownMember):
 		return status.Error(codes.NotFound, userMessage(err))
 	case errors.Is(err, cluster.ErrConfChangeInProgress):
-		return withReason(codes.Aborted, userMessage(err), client.ReasonNotApplied)
+		return client.ErrorWithReason(codes.Aborted, userMessage(err), client.ReasonNotApplied)
 	case errors.Is(err, cluster.ErrWouldLoseQuorum), errors.Is(err, cluster.ErrNotLearner):
 		return status.Error(codes.FailedPrecondition, userMessage(err))
 	case errors.Is(err, cluster.ErrNotLeader):
-		return withReason(codes.Unavailable, userMessage(err), client.ReasonNotApplied)
+		return client.ErrorWithReason(codes.Unavailable, userMessage(err), client.ReasonNotApplied)
 	case errors.Is(err, cluster.ErrRemovedMember), errors.Is(err, cluster.ErrRemoved):
 		return status.Error(codes.PermissionDenied, userMessage(err))
 	case errors.Is(err, cluster.ErrWrongCluster):
@@ -90,14 +89,6 @@ func userMessage(err error) string {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	return msg
-}
-
-func withReason(code codes.Code, msg, reason string) error {
-	st := status.New(code, msg)
-	if withDetails, err := st.WithDetails(&errdetails.ErrorInfo{Domain: client.ErrorDomain, Reason: reason}); err == nil {
-		st = withDetails
-	}
-	return st.Err()
 }
 
 // statementFailure returns the InvalidArgument error for the first failed

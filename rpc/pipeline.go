@@ -80,9 +80,10 @@ func (s *Server) Pipeline(st rpcpb.DB_PipelineServer) error {
 receive:
 	for {
 		var req *rpcpb.PipelineRequest
+		// Draining takes precedence over a message already waiting.
 		select {
 		case <-s.draining:
-			endErr = withReason(codes.Unavailable, "node is shutting down", client.ReasonNotApplied)
+			endErr = errDraining()
 			break receive
 		default:
 		}
@@ -94,7 +95,7 @@ receive:
 			}
 			break receive
 		case <-s.draining:
-			endErr = withReason(codes.Unavailable, "node is shutting down", client.ReasonNotApplied)
+			endErr = errDraining()
 			break receive
 		}
 		if n := len(req.GetCalls()); n > pipelineMaxCalls {
@@ -128,6 +129,12 @@ receive:
 		endErr = err
 	}
 	return endErr
+}
+
+// errDraining ends a Pipeline stream when the server drains: the calls
+// still waiting on it did not run.
+func errDraining() error {
+	return client.ErrorWithReason(codes.Unavailable, "node is shutting down", client.ReasonNotApplied)
 }
 
 // pipelineCall runs one call and returns its reply and the reply's size.

@@ -312,7 +312,7 @@ const leaderReadyTimeout = time.Second
 // so they carry NOT_APPLIED: the client may retry.
 func (s *Server) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Context, error) {
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedKey)) > 0 {
-		return nil, nil, withReason(codes.Unavailable, "forwarded to a node that is not the leader (leadership is moving)", client.ReasonNotApplied)
+		return nil, nil, client.ErrorWithReason(codes.Unavailable, "forwarded to a node that is not the leader (leadership is moving)", client.ReasonNotApplied)
 	}
 	_, addr := s.node.Leader()
 	if addr == "" {
@@ -320,7 +320,7 @@ func (s *Server) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Cont
 	}
 	cc, err := s.conn(addr)
 	if err != nil {
-		return nil, nil, withReason(codes.Unavailable, fmt.Sprintf("leader at %s: %v", addr, err), client.ReasonNotApplied)
+		return nil, nil, client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s: %v", addr, err), client.ReasonNotApplied)
 	}
 	rctx, cancel := context.WithTimeout(ctx, leaderReadyTimeout)
 	defer cancel()
@@ -331,10 +331,10 @@ func (s *Server) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Cont
 		// rather than wait out gRPC's reconnect backoff.
 		if state == connectivity.TransientFailure {
 			cc.ResetConnectBackoff()
-			return nil, nil, withReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
+			return nil, nil, client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
 		}
 		if !cc.WaitForStateChange(rctx, state) {
-			return nil, nil, withReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
+			return nil, nil, client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
 		}
 	}
 	return cc, metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), nil
@@ -346,7 +346,7 @@ func (s *Server) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Cont
 // clients may send it again.
 func forwardError(err error) error {
 	if err != nil && client.NotSent(err) {
-		return withReason(codes.Unavailable, "leader not reachable: "+status.Convert(err).Message(), client.ReasonNotApplied)
+		return client.ErrorWithReason(codes.Unavailable, "leader not reachable: "+status.Convert(err).Message(), client.ReasonNotApplied)
 	}
 	return err
 }

@@ -63,8 +63,9 @@ func NotSent(err error) bool {
 	return ok && st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), dialFailure)
 }
 
-// withReason returns a status error with an rdb ErrorInfo reason.
-func withReason(code codes.Code, msg, reason string) error {
+// ErrorWithReason returns a status error carrying an rdb ErrorInfo with
+// reason (ReasonNotApplied, ReasonOutcomeUnknown), as rdb servers send.
+func ErrorWithReason(code codes.Code, msg, reason string) error {
 	st := status.New(code, msg)
 	if withDetails, err := st.WithDetails(&errdetails.ErrorInfo{Domain: ErrorDomain, Reason: reason}); err == nil {
 		st = withDetails

@@ -345,7 +345,7 @@ func notApplied(err error) error {
 	if st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded || IsNotApplied(err) {
 		return err
 	}
-	return withReason(codes.Unavailable, "pipeline: "+st.Message(), ReasonNotApplied)
+	return ErrorWithReason(codes.Unavailable, "pipeline: "+st.Message(), ReasonNotApplied)
 }
 
 // pipelineStream is one Pipeline stream and the calls sent on it that
@@ -447,7 +447,7 @@ func (s *pipelineStream) fail(err error) {
 		// ends the stream): they did not take effect.
 	default:
 		st := status.Convert(err)
-		err = withReason(codes.Unavailable, "pipeline stream broke: "+st.Message(), ReasonOutcomeUnknown)
+		err = ErrorWithReason(codes.Unavailable, "pipeline stream broke: "+st.Message(), ReasonOutcomeUnknown)
 	}
 	for _, c := range calls {
 		c.done <- pipelineResult{err: err}
