@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -122,10 +123,12 @@ type testCluster struct {
 	t testing.TB
 	// snapshotEntries, when set, makes nodes compact often.
 	snapshotEntries uint64
-	nw              *memNetwork
-	nodes           map[uint64]*testNode
-	peers           map[uint64]string
-	dirs            map[uint64]string
+	// registries, when set, receive each node's metrics (by id).
+	registries map[uint64]*prometheus.Registry
+	nw         *memNetwork
+	nodes      map[uint64]*testNode
+	peers      map[uint64]string
+	dirs       map[uint64]string
 }
 
 func newTestCluster(t testing.TB, n int, opts ...func(*testCluster)) *testCluster {
@@ -179,6 +182,7 @@ func (c *testCluster) startNode(id uint64, dir string, join bool) *testNode {
 		WriteTimeout:     5 * time.Second,
 		SnapshotEntries:  c.snapshotEntries,
 		SnapshotTrailing: c.snapshotEntries / 5,
+		Registerer:       c.registerer(id),
 	}, database, &memTransport{nw: c.nw, self: id})
 	if err != nil {
 		database.Close()
@@ -193,6 +197,17 @@ func (c *testCluster) startNode(id uint64, dir string, join bool) *testNode {
 	c.nodes[id] = tn
 	go func() { tn.done <- node.Run(ctx) }()
 	return tn
+}
+
+// registerer returns a fresh registry for node id when the cluster keeps
+// metrics, and nil otherwise.
+func (c *testCluster) registerer(id uint64) prometheus.Registerer {
+	if c.registries == nil {
+		return nil
+	}
+	r := prometheus.NewRegistry()
+	c.registries[id] = r
+	return r
 }
 
 func (c *testCluster) stop(id uint64) {

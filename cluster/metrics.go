@@ -59,6 +59,12 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.proposals, m.walSave, m.apply, m.commit, m.applyEntries, m.readIndex, m.leaderChanges, m.snapshotsSent, m.snapshotsIn, m.compactions,
 		gauge("applied_index", "Highest index applied to the database.", func() float64 { return float64(n.AppliedIndex()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "read_index_rounds_total",
+			Help: "ReadIndex rounds started by this node (concurrent linearizable reads share one; retries count)."},
+			func() float64 { return float64(n.reads.rounds.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "apply_careful_redos_total",
+			Help: "Applied batches rolled back and redone with a savepoint per statement because a write statement failed."},
+			func() float64 { return float64(n.db.CarefulRedos()) }),
 		gauge("commit_index", "Commit index as last persisted.", func() float64 { return float64(n.commit.Load()) }),
 		gauge("term", "Current raft term.", func() float64 { return float64(n.term.Load()) }),
 		gauge("is_leader", "1 when this node is the leader.", func() float64 {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -36,6 +37,8 @@ type readTracker struct {
 	nextID   uint64
 	pending  []*readRequest
 	inflight map[uint64]*readBatch
+	// rounds counts the rounds started (retries included); read by metrics.
+	rounds atomic.Uint64
 }
 
 func newReadTracker(seed uint64) *readTracker {
@@ -51,6 +54,7 @@ func (t *readTracker) startBatch(now time.Time) []byte {
 		return nil
 	}
 	t.nextID++
+	t.rounds.Add(1)
 	b := &readBatch{id: t.nextID, issuedAt: now, reqs: t.pending}
 	t.pending = nil
 	t.inflight[b.id] = b

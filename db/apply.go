@@ -138,12 +138,13 @@ func (d *DB) runInternal(sql string, wantRows bool, params ...*command.Parameter
 		if err != nil {
 			return err
 		}
+		if len(params) > 0 {
+			defer sqlite3.Xsqlite3_clear_bindings(d.w.tls, st)
+		}
 		if err := d.w.bind(st, params); err != nil {
-			sqlite3.Xsqlite3_clear_bindings(d.w.tls, st)
 			return err
 		}
 		res, err = d.w.run(st, wantRows)
-		sqlite3.Xsqlite3_clear_bindings(d.w.tls, st)
 		return err
 	})
 	return res, err
@@ -156,6 +157,11 @@ func (d *DB) AppliedIndex(ctx context.Context) (uint64, error) {
 	}
 	return d.applied.Load(), nil
 }
+
+// CarefulRedos returns how many batches were rolled back and redone with a
+// savepoint around each statement because a write statement failed on the
+// fast path (see execute).
+func (d *DB) CarefulRedos() uint64 { return d.carefulRedos.Load() }
 
 // Apply is ApplyBatch of one entry.
 func (d *DB) Apply(ctx context.Context, e Entry) ([]*command.Result, error) {
@@ -238,13 +244,20 @@ func (d *DB) applySegment(entries []Entry, out [][]*command.Result) error {
 	// Entries whose statement rolled the whole transaction back: their
 	// results are fixed and they are skipped when the batch is redone.
 	var rolledBack map[int][]*command.Result
+	careful := false
+	// At most one careful redo and one redo per rolled-back entry.
 	for attempt := 0; ; attempt++ {
-		err := d.applyOnce(entries, applied, out, rolledBack)
+		err := d.applyOnce(entries, applied, out, rolledBack, careful)
 		if err == nil {
 			break
 		}
+		if errors.Is(err, errNeedsSavepoints) && !careful {
+			careful = true
+			d.carefulRedos.Add(1)
+			continue
+		}
 		var rb *rollbackError
-		if errors.As(err, &rb) && attempt < len(entries) {
+		if errors.As(err, &rb) && attempt <= len(entries) {
 			if rolledBack == nil {
 				rolledBack = map[int][]*command.Result{}
 			}
@@ -264,13 +277,14 @@ type rollbackError struct {
 
 func (e *rollbackError) Error() string { return errRolledBack.Error() }
 
-// applyOnce runs one attempt of a batch in one transaction.
-func (d *DB) applyOnce(entries []Entry, applied uint64, out [][]*command.Result, rolledBack map[int][]*command.Result) (err error) {
+// applyOnce runs one attempt of a batch in one transaction; see execute for
+// careful.
+func (d *DB) applyOnce(entries []Entry, applied uint64, out [][]*command.Result, rolledBack map[int][]*command.Result, careful bool) (err error) {
 	if err := d.execInternal("BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("db: begin: %w", err)
 	}
 	defer func() {
-		if err != nil && sqlite3.Xsqlite3_get_autocommit(d.w.tls, d.w.db) == 0 {
+		if err != nil && !d.w.autocommit() {
 			if rerr := d.execInternal("ROLLBACK"); rerr != nil {
 				err = errors.Join(err, fmt.Errorf("db: rollback: %w", rerr))
 			}
@@ -289,7 +303,7 @@ func (d *DB) applyOnce(entries []Entry, applied uint64, out [][]*command.Result,
 			}
 			continue
 		}
-		res, err := d.applyEntry(e)
+		res, err := d.applyEntry(e, careful)
 		if err != nil {
 			var rb *rollbackError
 			if errors.As(err, &rb) {
@@ -329,21 +343,9 @@ func (d *DB) applyOnce(entries []Entry, applied uint64, out [][]*command.Result,
 	return nil
 }
 
-// applyEntry applies one entry inside the open transaction.
-// sqlResetChanges completes a DML statement that changes nothing, which
-// sets changes() to 0.
-const sqlResetChanges = `UPDATE _rdb_applied SET idx=idx WHERE 0`
-
-// resetConnCounters zeroes changes() and last_insert_rowid() on the writer.
-func (d *DB) resetConnCounters() error {
-	sqlite3.Xsqlite3_set_last_insert_rowid(d.w.tls, d.w.db, 0)
-	if err := d.execInternal(sqlResetChanges); err != nil {
-		return fmt.Errorf("db: reset counters: %w", err)
-	}
-	return nil
-}
-
-func (d *DB) applyEntry(e Entry) ([]*command.Result, error) {
+// applyEntry applies one entry inside the open transaction; see execute
+// for careful.
+func (d *DB) applyEntry(e Entry, careful bool) ([]*command.Result, error) {
 	c := e.Command
 	if c == nil {
 		return nil, nil
@@ -353,15 +355,13 @@ func (d *DB) applyEntry(e Entry) ([]*command.Result, error) {
 		// changes() and last_insert_rowid() are connection-wide: start every
 		// entry from zero so that they do not depend on what this replica
 		// applied before (batching, restarts, snapshots differ by node).
-		if err := d.resetConnCounters(); err != nil {
-			return nil, err
-		}
-		return d.execute(c, e.WantResults, false)
+		d.w.resetCounters()
+		return d.execute(c, e.WantResults, false, careful)
 	case command.CommandType_COMMAND_TYPE_QUERY:
 		if !e.WantResults {
 			return nil, nil
 		}
-		return d.execute(c, true, true)
+		return d.execute(c, true, true, careful)
 	case command.CommandType_COMMAND_TYPE_SET_MEMBER:
 		m := c.GetMember()
 		if m == nil {
@@ -413,27 +413,43 @@ func fatalCode(primary int32) bool {
 	return false
 }
 
-// execute runs the statements of c. Each statement runs in its own
-// savepoint; with c.Transaction all of them share one and the first failure
-// undoes them all.
-func (d *DB) execute(c *command.Command, wantRows, readOnly bool) ([]*command.Result, error) {
+// errNeedsSavepoints reports that a write statement failed on the fast
+// path, where statements run without savepoints: it may have left part of
+// its changes behind (ON CONFLICT FAIL, RAISE(FAIL)), or, in a transaction,
+// earlier statements' changes that must be undone. The batch is rolled back
+// and redone carefully.
+var errNeedsSavepoints = errors.New("db: statement failed without a savepoint")
+
+// execute runs the statements of c. A failed statement takes no effect; with
+// c.Transaction the first failure undoes all of c's statements.
+//
+// With careful, each statement (or the whole transaction) runs in its own
+// savepoint, rolled back when it fails. Without it (the fast path) they run
+// bare, and a failure after which changes may remain returns
+// errNeedsSavepoints. Almost every entry succeeds, and a savepoint costs two
+// internal statements plus a copy of each page the entry touches into the
+// sub-journal: the fast path applies a single-row insert in about half the
+// time (docs/benchmarks.md). Read-only runs (queries) never need them.
+func (d *DB) execute(c *command.Command, wantRows, readOnly, careful bool) ([]*command.Result, error) {
 	d.vfs.set(c.GetTimeUnixNanos())
 	d.det.rng = c.GetRandomSeed()
 	stmts := c.GetStatements()
 	results := make([]*command.Result, 0, len(stmts))
 	tx := c.GetTransaction()
-	if tx {
+	savepoints := careful && !readOnly
+	if tx && savepoints {
 		if err := d.execInternal("SAVEPOINT rdb_tx"); err != nil {
 			return nil, fmt.Errorf("db: savepoint: %w", err)
 		}
 	}
+	wrote := false // a write statement of c has run (fast path)
 	for i, s := range stmts {
-		if !tx {
+		if !tx && savepoints {
 			if err := d.execInternal("SAVEPOINT rdb_stmt"); err != nil {
 				return nil, fmt.Errorf("db: savepoint: %w", err)
 			}
 		}
-		res, serr := d.runUser(s, wantRows, readOnly)
+		res, ranWrite, serr := d.runUser(s, wantRows, readOnly)
 		if serr != nil {
 			var se *sqliteError
 			if errors.As(serr, &se) && fatalCode(se.primary()) {
@@ -442,7 +458,7 @@ func (d *DB) execute(c *command.Command, wantRows, readOnly bool) ([]*command.Re
 			res = &command.Result{Error: serr.Error()}
 		}
 		results = append(results, res)
-		if sqlite3.Xsqlite3_get_autocommit(d.w.tls, d.w.db) != 0 {
+		if d.w.autocommit() {
 			// The statement ended the whole transaction (ON CONFLICT
 			// ROLLBACK, RAISE(ROLLBACK)): the entry takes no effect and the
 			// batch is redone without it.
@@ -454,30 +470,41 @@ func (d *DB) execute(c *command.Command, wantRows, readOnly bool) ([]*command.Re
 			}
 			return nil, &rollbackError{results: results}
 		}
+		if !tx {
+			wrote = false
+		}
+		wrote = wrote || ranWrite
 		if serr != nil {
+			if !savepoints && wrote {
+				return nil, errNeedsSavepoints
+			}
 			if tx {
-				if err := d.execInternal("ROLLBACK TO rdb_tx"); err != nil {
-					return nil, fmt.Errorf("db: rollback to savepoint: %w", err)
-				}
-				if err := d.execInternal("RELEASE rdb_tx"); err != nil {
-					return nil, fmt.Errorf("db: release savepoint: %w", err)
+				if savepoints {
+					if err := d.execInternal("ROLLBACK TO rdb_tx"); err != nil {
+						return nil, fmt.Errorf("db: rollback to savepoint: %w", err)
+					}
+					if err := d.execInternal("RELEASE rdb_tx"); err != nil {
+						return nil, fmt.Errorf("db: release savepoint: %w", err)
+					}
 				}
 				for j := i + 1; j < len(stmts); j++ {
 					results = append(results, &command.Result{Error: fmt.Sprintf("not executed: statement %d failed", i+1)})
 				}
 				return results, nil
 			}
-			if err := d.execInternal("ROLLBACK TO rdb_stmt"); err != nil {
-				return nil, fmt.Errorf("db: rollback to savepoint: %w", err)
+			if savepoints {
+				if err := d.execInternal("ROLLBACK TO rdb_stmt"); err != nil {
+					return nil, fmt.Errorf("db: rollback to savepoint: %w", err)
+				}
 			}
 		}
-		if !tx {
+		if !tx && savepoints {
 			if err := d.execInternal("RELEASE rdb_stmt"); err != nil {
 				return nil, fmt.Errorf("db: release savepoint: %w", err)
 			}
 		}
 	}
-	if tx {
+	if tx && savepoints {
 		if err := d.execInternal("RELEASE rdb_tx"); err != nil {
 			return nil, fmt.Errorf("db: release savepoint: %w", err)
 		}
@@ -486,8 +513,10 @@ func (d *DB) execute(c *command.Command, wantRows, readOnly bool) ([]*command.Re
 }
 
 // runUser runs one user statement on the writer under the write authorizer
-// and the operation budget.
-func (d *DB) runUser(s *command.Statement, wantRows, readOnly bool) (*command.Result, error) {
+// and the operation budget. ranWrite reports that a statement that is not
+// read-only was stepped, so it may have changed the database even when it
+// failed.
+func (d *DB) runUser(s *command.Statement, wantRows, readOnly bool) (res *command.Result, ranWrite bool, err error) {
 	w := d.w
 	d.det.steps, d.det.exceeded = 0, 0
 	d.det.maxSteps = 0
@@ -496,26 +525,31 @@ func (d *DB) runUser(s *command.Statement, wantRows, readOnly bool) (*command.Re
 	}
 	defer func() { d.det.maxSteps = 0 }()
 	if isVacuumInto(s.GetSql()) {
-		return nil, &sqliteError{code: sqlite3.SQLITE_AUTH, msg: "refused: ATTACH, DETACH and VACUUM INTO are not allowed"}
+		return nil, false, &sqliteError{code: sqlite3.SQLITE_AUTH, msg: "refused: ATTACH, DETACH and VACUUM INTO are not allowed"}
 	}
 	st, err := d.cached(d.cache, s.GetSql())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if st == 0 {
-		return &command.Result{}, nil
+		return &command.Result{}, false, nil
 	}
-	if readOnly && sqlite3.Xsqlite3_stmt_readonly(w.tls, st) == 0 {
-		return nil, &sqliteError{code: sqlite3.SQLITE_ERROR, msg: "statement is not read-only"}
+	stmtReadOnly := sqlite3.Xsqlite3_stmt_readonly(w.tls, st) != 0
+	if readOnly && !stmtReadOnly {
+		return nil, false, &sqliteError{code: sqlite3.SQLITE_ERROR, msg: "statement is not read-only"}
 	}
-	defer sqlite3.Xsqlite3_clear_bindings(w.tls, st)
-	if err := w.bind(st, s.GetParameters()); err != nil {
-		return nil, err
+	if params := s.GetParameters(); len(params) > 0 {
+		defer sqlite3.Xsqlite3_clear_bindings(w.tls, st)
+		if err := w.bind(st, params); err != nil {
+			return nil, false, err
+		}
+	} else if err := w.bind(st, nil); err != nil {
+		return nil, false, err
 	}
 	w.auth.reason = ""
-	res, err := w.run(st, wantRows)
+	res, err = w.run(st, wantRows)
 	if err != nil && d.det.exceeded != 0 {
-		return nil, &sqliteError{code: sqlite3.SQLITE_ERROR, msg: fmt.Sprintf("statement exceeded the operation budget of %d steps", d.cfg.MaxApplySteps)}
+		return nil, !stmtReadOnly, &sqliteError{code: sqlite3.SQLITE_ERROR, msg: fmt.Sprintf("statement exceeded the operation budget of %d steps", d.cfg.MaxApplySteps)}
 	}
-	return res, err
+	return res, !stmtReadOnly, err
 }

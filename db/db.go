@@ -99,6 +99,9 @@ type DB struct {
 	cache   map[string]uintptr // prepared user statements of the writer
 	icache  map[string]uintptr // prepared internal statements of the writer
 	applied atomic.Uint64
+	// carefulRedos counts batches redone with savepoints after a statement
+	// failed on the fast path (execute).
+	carefulRedos atomic.Uint64
 
 	rdb *sql.DB
 

@@ -84,6 +84,8 @@ func FuzzCheckWriteAndApply(f *testing.F) {
 		{"BEGIN", "COMMIT", 0},
 		{"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c) SELECT count(*) FROM c", "", 0},
 		{"INSERT OR ROLLBACK INTO t(id) VALUES (1)", "INSERT INTO t(a) VALUES (2)", 0},
+		{"INSERT OR FAIL INTO t(id) VALUES (7), (1), (8)", "INSERT INTO t(a) VALUES (2)", 0},
+		{"CREATE TRIGGER tf AFTER INSERT ON t BEGIN SELECT RAISE(FAIL, 'x') WHERE new.a = 2; END", "INSERT INTO t(a) VALUES (1), (2)", 0},
 		{"VACUUM", "SELECT zeroblob(1e9)", 0},
 		{"CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET a = a + 1 WHERE id = new.id; END", "INSERT INTO t(a) VALUES (5)", 0},
 	} {

@@ -134,6 +134,14 @@
 // ROLLBACK, RAISE(ROLLBACK)) voids its own entry only: the batch is redone
 // without that entry.
 //
+// A failed statement takes no effect (with the transaction flag, no
+// statement of the entry does), even under ON CONFLICT FAIL or RAISE(FAIL),
+// which in SQLite keep the changes made before the failure. Statements
+// first run without savepoints (the fast path); when a write statement
+// fails, the batch is rolled back and redone with a savepoint around each
+// statement or transaction (CarefulRedos counts them). Most batches have no
+// failure and pay for no savepoint.
+//
 // # Internal tables
 //
 //	_rdb_applied(id INTEGER PRIMARY KEY CHECK (id=1), idx INTEGER NOT NULL)

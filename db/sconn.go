@@ -334,7 +334,7 @@ func (c *sconn) run(stmt uintptr, wantRows bool) (*command.Result, error) {
 	// changes() and last_insert_rowid() are connection-wide: only report
 	// them when this statement changed rows, or DDL would echo the last
 	// DML's figures (including the internal applied-index upsert).
-	totalBefore := sqlite3.Xsqlite3_total_changes64(c.tls, c.db)
+	totalBefore := c.totalChanges()
 	n := 0
 	if wantRows {
 		n = c.columns(stmt, res)
@@ -354,9 +354,9 @@ func (c *sconn) run(stmt uintptr, wantRows bool) (*command.Result, error) {
 		}
 		break
 	}
-	if sqlite3.Xsqlite3_stmt_readonly(c.tls, stmt) == 0 && sqlite3.Xsqlite3_total_changes64(c.tls, c.db) != totalBefore {
-		res.RowsAffected = sqlite3.Xsqlite3_changes64(c.tls, c.db)
-		res.LastInsertId = sqlite3.Xsqlite3_last_insert_rowid(c.tls, c.db)
+	if c.totalChanges() != totalBefore && sqlite3.Xsqlite3_stmt_readonly(c.tls, stmt) == 0 {
+		res.RowsAffected = c.changes()
+		res.LastInsertId = c.lastInsertRowid()
 	}
 	sqlite3.Xsqlite3_reset(c.tls, stmt)
 	return res, nil
