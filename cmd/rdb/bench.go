@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -75,6 +76,7 @@ type benchOptions struct {
 	progress    bool
 	timeout     time.Duration
 	seed        uint64
+	cpuProfile  string // file for a CPU profile of the bench process
 }
 
 func newBenchCommand() *cobra.Command { return benchCommand(&benchOptions{}) }
@@ -126,7 +128,7 @@ cluster, runs the sweep (insert to the leader; point reads at each
 consistency, and linearizable reads at a follower; concurrency 1 to 64)
 and writes the reports and chart.svg to bench-results/<time>.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if !cmd.Flags().Changed("progress") {
 				o.progress = isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd())
 			}
@@ -135,6 +137,17 @@ and writes the reports and chart.svg to bench-results/<time>.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if o.cpuProfile != "" {
+				stopProfile, err := startCPUProfile(o.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if perr := stopProfile(); perr != nil && err == nil {
+						err = perr
+					}
+				}()
+			}
 			return runBench(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -157,6 +170,7 @@ and writes the reports and chart.svg to bench-results/<time>.`,
 	f.StringVar(&o.format, "format", "text", "report format: text or json")
 	f.BoolVar(&o.progress, "progress", false, "print progress to stderr every second (default: when stderr is a terminal)")
 	f.DurationVar(&o.timeout, "timeout", client.DefaultRequestTimeout, "timeout of each request")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (the whole run) to this file, for go tool pprof")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of the random read keys and values (default: from the clock)")
 	return cmd
 }
@@ -558,6 +572,26 @@ type benchWorker struct {
 	value  string
 	reads  opStats
 	writes opStats
+}
+
+// startCPUProfile starts profiling this process's CPU into path; the
+// returned function stops and closes it.
+func startCPUProfile(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) error {

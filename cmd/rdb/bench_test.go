@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -357,7 +359,11 @@ func TestBenchRunAgainstFakeCluster(t *testing.T) {
 	common := []string{"--endpoints", fc.endpoints(), "--duration", "300ms", "--warmup", "50ms"}
 
 	// Batches to the leader: ids unique across workers, rows = ops*batch.
-	rep := benchJSON(t, append(common, "--workload", "batch", "--batch", "7", "--concurrency", "8")...)
+	profile := filepath.Join(t.TempDir(), "bench.pprof")
+	rep := benchJSON(t, append(common, "--workload", "batch", "--batch", "7", "--concurrency", "8", "--cpuprofile", profile)...)
+	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("no CPU profile (gzip-compressed pprof data) written: %v", err)
+	}
 	if rep.Ops == 0 || rep.RowsDone != 7*rep.Ops || rep.ErrorCount != 0 || rep.Target != "leader" || rep.Batch != 7 {
 		t.Fatalf("batch report %+v", rep)
 	}
