@@ -202,6 +202,11 @@ func (c *Client) pipeline(cc *grpc.ClientConn) *Pipeline {
 // ready waits until cc is connected, for at most the dial timeout. An
 // error means nothing was sent to this endpoint.
 func (c *Client) ready(ctx context.Context, cc *grpc.ClientConn) error {
+	// The usual case, checked first: a context with a timer per call was a
+	// tenth of the client's CPU in a profile of point reads.
+	if cc.GetState() == connectivity.Ready {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
 	cc.Connect()
