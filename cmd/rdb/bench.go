@@ -138,13 +138,13 @@ and writes the reports and chart.svg to bench-results/<time>.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if o.cpuProfile != "" {
-				stopProfile, err := startCPUProfile(o.cpuProfile)
-				if err != nil {
-					return err
+				stopProfile, perr := startCPUProfile(o.cpuProfile)
+				if perr != nil {
+					return perr
 				}
 				defer func() {
-					if perr := stopProfile(); perr != nil && err == nil {
-						err = perr
+					if serr := stopProfile(); serr != nil && err == nil {
+						err = serr // err is RunE's result
 					}
 				}()
 			}
