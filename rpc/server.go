@@ -322,6 +322,19 @@ func (s *Server) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Cont
 	if err != nil {
 		return nil, nil, client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s: %v", addr, err), client.ReasonNotApplied)
 	}
+	if err := waitLeaderReady(ctx, cc, addr); err != nil {
+		return nil, nil, err
+	}
+	return cc, metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), nil
+}
+
+// waitLeaderReady waits up to leaderReadyTimeout for the connection to the
+// leader at addr to be ready. The connected case returns at once, without
+// the timer a wait needs (a profile of forwarded writes showed it).
+func waitLeaderReady(ctx context.Context, cc *grpc.ClientConn, addr string) error {
+	if cc.GetState() == connectivity.Ready {
+		return nil
+	}
 	rctx, cancel := context.WithTimeout(ctx, leaderReadyTimeout)
 	defer cancel()
 	cc.Connect()
@@ -331,13 +344,13 @@ func (s *Server) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Cont
 		// rather than wait out gRPC's reconnect backoff.
 		if state == connectivity.TransientFailure {
 			cc.ResetConnectBackoff()
-			return nil, nil, client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
+			return client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
 		}
 		if !cc.WaitForStateChange(rctx, state) {
-			return nil, nil, client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
+			return client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
 		}
 	}
-	return cc, metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), nil
+	return nil
 }
 
 // forwardError passes on the error of a call forwarded to the leader,
