@@ -2,9 +2,9 @@ package db
 
 import (
 	"context"
-	"fmt"
-	"reflect"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"rdb/command"
 )
@@ -103,7 +103,7 @@ func TestDB_FailedStatementTakesNoEffect(t *testing.T) {
 			if hashes[0] != hashes[1] {
 				t.Errorf("hash differs between batched and one by one apply")
 			}
-			if !reflect.DeepEqual(fmt.Sprint(results[0]), fmt.Sprint(results[1])) {
+			if !sameResults(results[0], results[1]) {
 				t.Errorf("results differ:\nbatched    %v\none by one %v", results[0], results[1])
 			}
 			failed := false
@@ -133,4 +133,23 @@ func tableContents(t *testing.T, d *DB, tables ...string) string {
 		}
 	}
 	return out
+}
+
+// sameResults reports whether two appliers returned equal results, entry
+// by entry and statement by statement.
+func sameResults(a, b [][]*command.Result) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if len(a[i]) != len(b[i]) {
+			return false
+		}
+		for j := range a[i] {
+			if !proto.Equal(a[i][j], b[i][j]) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
@@ -322,35 +321,12 @@ func (s *Server) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Cont
 	if err != nil {
 		return nil, nil, client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s: %v", addr, err), client.ReasonNotApplied)
 	}
-	if err := waitLeaderReady(ctx, cc, addr); err != nil {
-		return nil, nil, err
+	// A refused connection means the leader is down: answer now (the
+	// client tries elsewhere, and an election is under way).
+	if err := client.WaitConnected(ctx, cc, leaderReadyTimeout); err != nil {
+		return nil, nil, client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s is %v", addr, err), client.ReasonNotApplied)
 	}
 	return cc, metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), nil
-}
-
-// waitLeaderReady waits up to leaderReadyTimeout for the connection to the
-// leader at addr to be ready. The connected case returns at once, without
-// the timer a wait needs (a profile of forwarded writes showed it).
-func waitLeaderReady(ctx context.Context, cc *grpc.ClientConn, addr string) error {
-	if cc.GetState() == connectivity.Ready {
-		return nil
-	}
-	rctx, cancel := context.WithTimeout(ctx, leaderReadyTimeout)
-	defer cancel()
-	cc.Connect()
-	for state := cc.GetState(); state != connectivity.Ready; state = cc.GetState() {
-		// A refused connection means the leader is down: answer now
-		// (the client tries elsewhere, and an election is under way)
-		// rather than wait out gRPC's reconnect backoff.
-		if state == connectivity.TransientFailure {
-			cc.ResetConnectBackoff()
-			return client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
-		}
-		if !cc.WaitForStateChange(rctx, state) {
-			return client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s is not reachable (%s)", addr, state), client.ReasonNotApplied)
-		}
-	}
-	return nil
 }
 
 // forwardError passes on the error of a call forwarded to the leader,
