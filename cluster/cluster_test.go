@@ -125,10 +125,12 @@ type testCluster struct {
 	snapshotEntries uint64
 	// registries, when set, receive each node's metrics (by id).
 	registries map[uint64]*prometheus.Registry
-	nw         *memNetwork
-	nodes      map[uint64]*testNode
-	peers      map[uint64]string
-	dirs       map[uint64]string
+	// onLeadership, when set, is each node's Config.OnLeadership.
+	onLeadership func(id uint64, leader bool)
+	nw           *memNetwork
+	nodes        map[uint64]*testNode
+	peers        map[uint64]string
+	dirs         map[uint64]string
 }
 
 func newTestCluster(t testing.TB, n int, opts ...func(*testCluster)) *testCluster {
@@ -183,6 +185,7 @@ func (c *testCluster) startNode(id uint64, dir string, join bool) *testNode {
 		SnapshotEntries:  c.snapshotEntries,
 		SnapshotTrailing: c.snapshotEntries / 5,
 		Registerer:       c.registerer(id),
+		OnLeadership:     c.leadershipHook(id),
 	}, database, &memTransport{nw: c.nw, self: id})
 	if err != nil {
 		database.Close()
@@ -208,6 +211,13 @@ func (c *testCluster) registerer(id uint64) prometheus.Registerer {
 	r := prometheus.NewRegistry()
 	c.registries[id] = r
 	return r
+}
+
+func (c *testCluster) leadershipHook(id uint64) func(bool) {
+	if c.onLeadership == nil {
+		return nil
+	}
+	return func(leader bool) { c.onLeadership(id, leader) }
 }
 
 func (c *testCluster) stop(id uint64) {

@@ -110,6 +110,10 @@ type Config struct {
 	// Registerer receives the node's Prometheus metrics; nil keeps them
 	// unexported.
 	Registerer prometheus.Registerer
+	// OnLeadership, when set, is called on the raft goroutine whenever
+	// this node becomes the leader (true) or stops being it (false). It
+	// must return quickly and must not call the Node.
+	OnLeadership func(leader bool)
 	// Now returns the time stamped into commands; nil means clock.Now
 	// (time.Now, or its test offset in a failpoints build).
 	Now func() time.Time

@@ -306,6 +306,9 @@ func (n *Node) updateSoftState(ss *raft.SoftState) {
 	role := roleName(ss.RaftState)
 	n.role.Store(role)
 	if ss.Lead != prev {
+		if was, is := prev == n.cfg.ID, ss.Lead == n.cfg.ID; was != is && n.cfg.OnLeadership != nil {
+			n.cfg.OnLeadership(is)
+		}
 		n.metrics.leaderChanges.Inc()
 		n.log.Info("leader changed", "from", prev, "to", ss.Lead, "role", role)
 		if ss.Lead == n.cfg.ID {

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,9 @@ func newRegistry() *prometheus.Registry {
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "rdb", Subsystem: "db", Name: "page_checksum_faults_total",
 			Help: "Database pages whose checksum did not match when read (a damaged database file)."},
-			func() float64 { n, _ := db.ChecksumFaults(); return float64(n) }))
+			func() float64 { n, _ := db.ChecksumFaults(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "rdb", Name: "gomaxprocs",
+			Help: "GOMAXPROCS now: as started while the node leads, --follower-procs while it follows."},
+			func() float64 { return float64(runtime.GOMAXPROCS(0)) }))
 	return r
 }
