@@ -4,6 +4,7 @@
 # the cells below with one client connection per node shared by the workers
 # (--conns 1). For each cell it keeps the bench JSON and adds the CPU time
 # (user + system) the three servers and the bench process used per operation.
+# CELLS (optional, space-separated cell names) runs only those cells.
 set -euo pipefail
 BEFORE=$(realpath "$1"); AFTER=$(realpath "$2"); OUT=$3; PASSES=${4:-3}
 . "$(dirname "$0")/../../../scripts/lib-cluster.sh"
@@ -13,6 +14,7 @@ HZ=$(getconf CLK_TCK)
 cell() {
 	local tag=$1 name=$2; shift 2
 	local a b
+	if [ -n "${CELLS:-}" ] && [[ " $CELLS " != *" $name "* ]]; then return; fi
 	a=$(cluster_cpu_ticks)
 	/usr/bin/time -f "%U %S" -o "$DIR/time" "$BIN" bench --endpoints "$EP" --duration 5s --warmup 1s --format json --conns 1 "$@" >"$DIR/cell.json" 2>/dev/null
 	b=$(cluster_cpu_ticks)
