@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"os"
 	"runtime"
 )
 
@@ -12,15 +13,25 @@ import (
 // machines of docs/benchmarks.md that scheduling was most of a follower's
 // CPU time. With fewer Ps the follower leaves that CPU to the leader and
 // the load generator.
+//
+// Setting GOMAXPROCS turns off the runtime's own updates of it (from the
+// CPU count, affinity and cgroup quota). Unless the GOMAXPROCS
+// environment variable fixed it, the leader hands it back to the runtime
+// (runtime.SetDefaultGOMAXPROCS), so a leader still follows a changed
+// container quota; a follower keeps the share computed at start.
 type procsPolicy struct {
 	leader, follower int
-	log              *slog.Logger
+	// runtimeDefault: the leader's GOMAXPROCS is the runtime's default,
+	// not fixed by the environment.
+	runtimeDefault bool
+	log            *slog.Logger
 }
 
 // newProcsPolicy returns the policy for --follower-procs: followerProcs
 // Ps for a follower (negative: half of the leader's, at least 1; 0: the
 // same as the leader's), never more than the leader's, which is
-// GOMAXPROCS as the process started with it.
+// GOMAXPROCS as the process started with it. Call it before anything
+// sets GOMAXPROCS.
 func newProcsPolicy(followerProcs int, log *slog.Logger) *procsPolicy {
 	leader := runtime.GOMAXPROCS(0)
 	follower := followerProcs
@@ -30,18 +41,22 @@ func newProcsPolicy(followerProcs int, log *slog.Logger) *procsPolicy {
 	case follower == 0 || follower > leader:
 		follower = leader
 	}
-	return &procsPolicy{leader: leader, follower: follower, log: log}
+	return &procsPolicy{leader: leader, follower: follower, runtimeDefault: os.Getenv("GOMAXPROCS") == "", log: log}
 }
 
 // apply sets GOMAXPROCS for the role: the leader's when leader is true,
 // the follower's otherwise.
 func (p *procsPolicy) apply(leader bool) {
-	n := p.follower
-	if leader {
-		n = p.leader
+	prev := runtime.GOMAXPROCS(0)
+	switch {
+	case leader && p.runtimeDefault:
+		runtime.SetDefaultGOMAXPROCS()
+	case leader:
+		runtime.GOMAXPROCS(p.leader)
+	default:
+		runtime.GOMAXPROCS(p.follower)
 	}
-	if prev := runtime.GOMAXPROCS(0); prev != n {
-		runtime.GOMAXPROCS(n)
-		p.log.Debug("GOMAXPROCS set for the node's role", "leader", leader, "procs", n, "was", prev)
+	if now := runtime.GOMAXPROCS(0); now != prev {
+		p.log.Debug("GOMAXPROCS set for the node's role", "leader", leader, "procs", now, "was", prev)
 	}
 }
