@@ -35,7 +35,7 @@ func newRegistry() *prometheus.Registry {
 			Help: "Database pages whose checksum did not match when read (a damaged database file)."},
 			func() float64 { n, _ := db.ChecksumFaults(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "rdb", Name: "gomaxprocs",
-			Help: "GOMAXPROCS now: as started while the node leads, --follower-procs while it follows."},
+			Help: "GOMAXPROCS now: the runtime default (or the GOMAXPROCS variable) while the node leads, --follower-procs while it follows."},
 			func() float64 { return float64(runtime.GOMAXPROCS(0)) }))
 	return r
 }
