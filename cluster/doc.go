@@ -14,6 +14,8 @@
 // channels (proposals, inbound messages, read requests, status queries) or
 // reads a few atomically published fields (leader, term, role, applied
 // index). All exported methods of Node are safe for concurrent use.
+// Config.OnLeadership, when set, is called on the loop goroutine as the
+// node gains or loses the leadership.
 //
 // # The Ready loop
 //

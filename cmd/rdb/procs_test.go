@@ -9,7 +9,7 @@ import (
 // With GOMAXPROCS fixed by the environment, the leader gets that value
 // and a follower its share of it.
 func TestProcsPolicyFixedByEnvironment(t *testing.T) {
-	defer runtime.SetDefaultGOMAXPROCS()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // the test binary's own setting
 	log := slog.New(slog.DiscardHandler)
 	for _, c := range []struct {
 		start, flag      int
@@ -44,7 +44,7 @@ func TestProcsPolicyFixedByEnvironment(t *testing.T) {
 // Without the environment variable, the leader hands GOMAXPROCS back to
 // the runtime, which keeps following the CPU count and quota.
 func TestProcsPolicyRuntimeDefault(t *testing.T) {
-	defer runtime.SetDefaultGOMAXPROCS()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // the test binary's own setting
 	t.Setenv("GOMAXPROCS", "")
 	runtime.SetDefaultGOMAXPROCS()
 	def := runtime.GOMAXPROCS(0)
