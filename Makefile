@@ -5,6 +5,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 # Pinned code generators for `make proto`.
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+PROTOC_GEN_GO_VTPROTO_VERSION := v0.6.1-0.20240319094008-0393e58bdf10
 GOBIN_DIR := $(CURDIR)/bin/tools
 
 export CGO_ENABLED ?= 0
@@ -70,8 +71,11 @@ proto:
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler"; exit 1; }
 	GOBIN=$(GOBIN_DIR) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(GOBIN_DIR) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
-	protoc --plugin=$(GOBIN_DIR)/protoc-gen-go --plugin=$(GOBIN_DIR)/protoc-gen-go-grpc -I. \
+	GOBIN=$(GOBIN_DIR) $(GO) install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto@$(PROTOC_GEN_GO_VTPROTO_VERSION)
+	protoc --plugin=$(GOBIN_DIR)/protoc-gen-go --plugin=$(GOBIN_DIR)/protoc-gen-go-grpc \
+		--plugin=$(GOBIN_DIR)/protoc-gen-go-vtproto -I. \
 		--go_out=. --go_opt=module=rdb --go-grpc_out=. --go-grpc_opt=module=rdb \
+		--go-vtproto_out=. --go-vtproto_opt=module=rdb,features=marshal+unmarshal+size \
 		command/command.proto rpc/rpcpb/rdb.proto
 
 bench:

@@ -17,16 +17,22 @@ const EncodingV1 byte = 0x01
 const Version uint32 = 1
 
 // Marshal encodes cmd for a raft log entry, stamping the current Version
-// when cmd has none.
+// when cmd has none. The encoding is protobuf's, written by the generated
+// vtprotobuf code (command_vtproto.pb.go), which gives the same bytes as
+// proto.Marshal at a quarter of its CPU (a large share of the leader's
+// CPU at 64 concurrent inserts went to the reflective codec). Like
+// proto.Marshal it refuses strings that are not UTF-8.
 func Marshal(cmd *Command) ([]byte, error) {
 	if cmd.GetVersion() == 0 {
 		cmd.Version = Version
 	}
-	size := proto.Size(cmd)
-	buf := make([]byte, 1, 1+size)
+	if err := cmd.CheckUTF8(); err != nil {
+		return nil, fmt.Errorf("command: marshal: %w", err)
+	}
+	size := cmd.SizeVT()
+	buf := make([]byte, 1+size)
 	buf[0] = EncodingV1
-	buf, err := proto.MarshalOptions{}.MarshalAppend(buf, cmd)
-	if err != nil {
+	if _, err := cmd.MarshalToSizedBufferVT(buf[1:]); err != nil {
 		return nil, fmt.Errorf("command: marshal: %w", err)
 	}
 	return buf, nil
@@ -35,7 +41,8 @@ func Marshal(cmd *Command) ([]byte, error) {
 // Unmarshal decodes a raft log entry's data into a Command. It returns
 // ErrEmpty for empty data, ErrUnknownEncoding for an unknown marker byte,
 // ErrUnsupportedVersion for a version newer than Version, and a wrapped
-// ErrCorrupt for undecodable data.
+// ErrCorrupt for undecodable data (including strings that are not UTF-8,
+// as protobuf's own decoder would).
 func Unmarshal(data []byte) (*Command, error) {
 	if len(data) == 0 {
 		return nil, ErrEmpty
@@ -43,8 +50,8 @@ func Unmarshal(data []byte) (*Command, error) {
 	if data[0] != EncodingV1 {
 		return nil, fmt.Errorf("%w: marker 0x%02x", ErrUnknownEncoding, data[0])
 	}
-	cmd := &Command{}
-	if err := proto.Unmarshal(data[1:], cmd); err != nil {
+	cmd, err := decode(data[1:])
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if cmd.GetVersion() > Version {
@@ -86,3 +93,26 @@ func PeekRequestID(data []byte) (uint64, bool) {
 
 // requestIDField is Command.request_id's field number.
 const requestIDField = 4
+
+// decode decodes a protobuf-encoded Command with the generated decoder.
+// It accepts everything proto.Unmarshal accepts, with the same result,
+// and a few malformed encodings protobuf refuses (an over-long varint),
+// which encode again as valid protobuf: nothing it accepts can make
+// another node refuse an entry (FuzzVTCodecMatchesProtobuf). Unknown
+// fields are kept as raw bytes and written out again, so a message with
+// any is decoded by protobuf, which refuses malformed ones.
+func decode(b []byte) (*Command, error) {
+	cmd := &Command{}
+	if err := cmd.UnmarshalVT(b); err == nil && !cmd.HasUnknownFields() {
+		if err := cmd.CheckUTF8(); err != nil {
+			return nil, err
+		}
+		return cmd, nil
+	}
+	// Malformed, or with unknown fields: protobuf decides.
+	cmd = &Command{}
+	if err := proto.Unmarshal(b, cmd); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}

@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"rdb/cluster"
 	"rdb/rpc/client"
@@ -84,7 +83,7 @@ var PeerKeepalivePolicy = keepalive.EnforcementPolicy{MinTime: PeerKeepaliveTime
 func peerDialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(peerMaxMsgSize)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(peerMaxMsgSize), client.CodecCallOption()),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: PeerKeepaliveTime, Timeout: PeerKeepaliveTimeout, PermitWithoutStream: true}),
 		// Reconnect within about 2 s of a peer coming back, not after
 		// gRPC's default backoff of up to 120 s.
@@ -297,7 +296,7 @@ func (p *peerConn) stream(client rpcpb.RaftClient) error {
 			return ctx.Err()
 		case m := <-p.queue:
 			var err error
-			buf, err = proto.MarshalOptions{}.MarshalAppend(buf[:0], m)
+			buf, err = appendRaftMessage(buf[:0], m)
 			if err != nil {
 				return err
 			}
@@ -352,8 +351,10 @@ func (r *RaftService) Stream(st grpc.ClientStreamingServer[rpcpb.RaftMessage, rp
 		if err != nil {
 			return err
 		}
+		// in is fresh from Recv: its bytes are the message's to keep
+		// (unmarshalRaftMessage aliases them).
 		m := &raftpb.Message{}
-		if err := proto.Unmarshal(in.GetData(), m); err != nil {
+		if err := unmarshalRaftMessage(in.GetData(), m); err != nil {
 			return status.Errorf(codes.InvalidArgument, "undecodable raft message: %v", err)
 		}
 		if err := r.node.Step(ctx, m); err != nil {

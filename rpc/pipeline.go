@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"rdb/rpc/client"
 	"rdb/rpc/rpcpb"
@@ -174,14 +173,14 @@ func (s *Server) pipelineCall(ctx context.Context, c *rpcpb.PipelineCall, maxRep
 	if err == nil {
 		// Too large for the client: as a unary call it would fail there
 		// alone; here it must not fail the client's whole stream.
-		if size = proto.Size(reply); maxReply > 0 && size > maxReply {
+		if size = reply.SizeVT(); maxReply > 0 && size > maxReply {
 			err = status.Errorf(codes.ResourceExhausted, "response of %d bytes is larger than the client accepts (%d)", size, maxReply)
 		}
 	}
 	if err != nil {
 		st := status.Convert(err).Proto()
 		reply.Reply = &rpcpb.PipelineReply_Error{Error: &rpcpb.CallStatus{Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()}}
-		size = proto.Size(reply)
+		size = reply.SizeVT()
 	}
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.observe(method, time.Since(start), err)

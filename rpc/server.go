@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"rdb/cluster"
 	"rdb/command"
@@ -128,8 +127,12 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) checkRequest(req proto.Message, stmts []*command.Statement) error {
-	if size := proto.Size(req); size > s.cfg.MaxRequestBytes {
+// sizedMessage is a request with generated code for its encoded size
+// (SizeVT: protobuf's size without its reflection).
+type sizedMessage interface{ SizeVT() int }
+
+func (s *Server) checkRequest(req sizedMessage, stmts []*command.Statement) error {
+	if size := req.SizeVT(); size > s.cfg.MaxRequestBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", command.ErrTooLarge, size, s.cfg.MaxRequestBytes)
 	}
 	return s.cfg.Limits.Validate(stmts)
@@ -362,7 +365,7 @@ func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
 		return cc, nil
 	}
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(forwardMaxRecv), grpc.MaxCallSendMsgSize(s.MaxRecvMsgSize())),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(forwardMaxRecv), grpc.MaxCallSendMsgSize(s.MaxRecvMsgSize()), client.CodecCallOption()),
 		grpc.WithKeepaliveParams(forwardKeepalive), grpc.WithConnectParams(fastReconnect),
 		grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow))
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"rdb/db"
 	"rdb/internal/failpoint"
 	"rdb/rpc"
+	"rdb/rpc/client"
 	"rdb/rpc/rpcpb"
 )
 
@@ -337,6 +338,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.NumStreamWorkers(clientStreamWorkers),
 		grpc.InitialWindowSize(rpc.StreamWindow), grpc.InitialConnWindowSize(rpc.ConnWindow),
+		grpc.ForceServerCodecV2(client.Codec),
 	)
 	rpcpb.RegisterDBServer(clientSrv, server)
 	rpcpb.RegisterClusterServer(clientSrv, rpc.NewClusterService(node, server))
@@ -345,7 +347,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	reflection.Register(clientSrv)
 
 	peerSrv := grpc.NewServer(grpc.MaxRecvMsgSize(128<<20), grpc.KeepaliveEnforcementPolicy(rpc.PeerKeepalivePolicy),
-		grpc.InitialWindowSize(rpc.StreamWindow), grpc.InitialConnWindowSize(rpc.ConnWindow))
+		grpc.InitialWindowSize(rpc.StreamWindow), grpc.InitialConnWindowSize(rpc.ConnWindow), grpc.ForceServerCodecV2(client.Codec))
 	rpcpb.RegisterRaftServer(peerSrv, rpc.NewRaftService(node))
 
 	nodeCtx, cancelNode := context.WithCancel(context.Background())

@@ -160,7 +160,8 @@ func (c *Client) conn(endpoint string) (*grpc.ClientConn, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(c.cfg.MaxMessageSize),
-			grpc.MaxCallSendMsgSize(c.cfg.MaxMessageSize)),
+			grpc.MaxCallSendMsgSize(c.cfg.MaxMessageSize),
+			CodecCallOption()),
 		grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow),
 	}
 	if id := c.cfg.ClusterID; id != "" {
