@@ -26,10 +26,13 @@ type memNetwork struct {
 	mu    sync.Mutex
 	nodes map[uint64]*Node
 	cut   map[[2]uint64]bool // from, to
+	// appends counts the MsgApp messages with entries each node sent,
+	// appended their entries.
+	appends, appended map[uint64]int
 }
 
 func newMemNetwork() *memNetwork {
-	return &memNetwork{nodes: make(map[uint64]*Node), cut: make(map[[2]uint64]bool)}
+	return &memNetwork{nodes: make(map[uint64]*Node), cut: make(map[[2]uint64]bool), appends: make(map[uint64]int), appended: make(map[uint64]int)}
 }
 
 // isolate cuts every link to and from id.
@@ -59,6 +62,10 @@ func (t *memTransport) Send(msgs []*raftpb.Message) {
 	t.nw.mu.Lock()
 	defer t.nw.mu.Unlock()
 	for _, m := range msgs {
+		if m.GetType() == raftpb.MessageType_MsgApp && len(m.GetEntries()) > 0 {
+			t.nw.appends[t.self]++
+			t.nw.appended[t.self] += len(m.GetEntries())
+		}
 		if t.nw.cut[[2]uint64{t.self, m.GetTo()}] {
 			continue
 		}

@@ -47,6 +47,13 @@
 // time from proposal to that point is rdb_cluster_commit_seconds.
 // Membership changes run one at a time (membership.go).
 //
+// The loop takes every proposal queued since its last round and steps
+// them into raft as one MsgProp (proposeBatch, at most MaxSizePerMsg
+// bytes of data each): raft then appends them together and sends each
+// follower one MsgApp for them, where one proposal per MsgProp made a
+// MsgApp (and an acknowledgement) per entry. A batch raft refuses is
+// proposed again one by one, so each proposal gets its own outcome.
+//
 // # Restart
 //
 // On restart the WAL is replayed from its newest snapshot record into the

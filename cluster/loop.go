@@ -61,16 +61,19 @@ func (n *Node) loop(ctx context.Context) error {
 			}
 			n.maybePromote()
 		case p := <-n.propc:
-			n.propose(p)
+			batch := append(n.propBatch[:0], p)
 		drainpropc:
 			for i := 0; i < maxDrain; i++ {
 				select {
 				case p := <-n.propc:
-					n.propose(p)
+					batch = append(batch, p)
 				default:
 					break drainpropc
 				}
 			}
+			n.proposeBatch(batch)
+			clear(batch) // drop the references to the proposals' data
+			n.propBatch = batch[:0]
 		case m := <-n.recvc:
 			n.step(m)
 		drainrecvc:
@@ -175,6 +178,59 @@ func (n *Node) propose(p proposal) {
 			n.waiters.deliver(p.requestID, applyResult{err: err})
 		}
 	}
+}
+
+// proposeBatch proposes the proposals taken from propc in one loop round
+// as few raft messages (MsgProp) as possible, each of at most
+// MaxSizePerMsg bytes of data. raft appends a MsgProp's entries together
+// and sends each follower one MsgApp for them; proposed one by one, each
+// entry went out in a MsgApp of its own (up to MaxInflightMsgs of them),
+// and each follower answered each: at 64 concurrent inserts the leader
+// received about 45,000 raft messages a second for 12,000 entries. A batch
+// raft refuses is proposed again entry by entry, so that each proposal gets
+// the outcome it would have had alone (the uncommitted-size limit may take
+// some of them).
+func (n *Node) proposeBatch(ps []proposal) {
+	if len(ps) == 1 || n.leader.Load() != n.cfg.ID {
+		for _, p := range ps {
+			n.propose(p)
+		}
+		return
+	}
+	for len(ps) > 0 {
+		k, size := 1, uint64(len(ps[0].data))
+		for k < len(ps) && size+uint64(len(ps[k].data)) <= n.cfg.MaxSizePerMsg {
+			size += uint64(len(ps[k].data))
+			k++
+		}
+		n.proposeChunk(ps[:k])
+		ps = ps[k:]
+	}
+}
+
+// proposeChunk proposes ps in one MsgProp, or one by one if raft refuses
+// it.
+func (n *Node) proposeChunk(ps []proposal) {
+	if len(ps) == 1 {
+		n.propose(ps[0])
+		return
+	}
+	ents := make([]raftpb.Entry, len(ps))
+	ptrs := make([]*raftpb.Entry, len(ps))
+	for i, p := range ps {
+		ents[i].Data = p.data
+		ptrs[i] = &ents[i]
+	}
+	id := n.cfg.ID
+	err := n.rn.Step(&raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), From: &id, Entries: ptrs})
+	if err != nil {
+		n.log.Debug("batch proposal refused; proposing one by one", "proposals", len(ps), "err", err)
+		for _, p := range ps {
+			n.propose(p)
+		}
+		return
+	}
+	n.metrics.proposed.Add(float64(len(ps)))
 }
 
 func (n *Node) step(m *raftpb.Message) {

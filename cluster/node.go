@@ -35,12 +35,14 @@ type Node struct {
 	store *logStore
 	reads *readTracker
 
-	propc   chan proposal
-	recvc   chan *raftpb.Message
-	readc   chan *readRequest
-	statusc chan chan Status
-	unreach chan uint64
-	stopped chan struct{} // closed when Run returns
+	propc chan proposal
+	// propBatch is the loop's buffer for the proposals of one round.
+	propBatch []proposal
+	recvc     chan *raftpb.Message
+	readc     chan *readRequest
+	statusc   chan chan Status
+	unreach   chan uint64
+	stopped   chan struct{} // closed when Run returns
 
 	waiters *waiters
 	applied *appliedNotifier

@@ -36,6 +36,16 @@
 // ends streams on shutdown. docs/design.md ("Pipelined calls") has the
 // rules; client.Pipeline is the sending side, which forwarding uses too.
 //
+// # Encoding
+//
+// Every rdb connection and both servers use client.Codec: protobuf on the
+// wire, encoded and decoded by the code vtprotobuf generates for rdb's
+// messages (rdb_vtproto.pb.go, command_vtproto.pb.go) with protobuf's rules
+// kept (UTF-8 strings, unknown fields decoded by protobuf). Raft messages
+// on the peer streams are encoded and decoded by raftwire.go, by hand: raft's
+// messages have a pointer per field, which protobuf's reflective decoder
+// allocates one by one.
+//
 // # Cluster ids
 //
 // Peer streams and snapshot streams carry the sender's cluster id, and
