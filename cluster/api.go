@@ -25,6 +25,11 @@ type WriteResult struct {
 // ErrProposalDropped (not applied), ErrLeaderLost and ErrTimeout (outcome
 // unknown), ErrTooLarge, ErrStopped.
 func (n *Node) Execute(ctx context.Context, stmts []*command.Statement, transaction bool) (*WriteResult, error) {
+	// A follower refuses at once: the leader, where the rpc layer
+	// forwards the write, checks it.
+	if err := n.leaderCheck(); err != nil {
+		return nil, err
+	}
 	if err := n.db.CheckWrite(ctx, stmts); err != nil {
 		return nil, err
 	}
@@ -51,16 +56,24 @@ func (n *Node) StrongQuery(ctx context.Context, stmts []*command.Statement) (*Wr
 	})
 }
 
-func (n *Node) proposeAndWait(ctx context.Context, cmd *command.Command) (*WriteResult, error) {
-	ctx, cancel := n.withWriteDeadline(ctx)
-	defer cancel()
+// leaderCheck returns ErrNoLeader or ErrNotLeader unless this node leads.
+func (n *Node) leaderCheck() error {
 	switch n.leader.Load() {
 	case 0:
-		return nil, ErrNoLeader
+		return ErrNoLeader
 	case n.cfg.ID:
+		return nil
 	default:
-		return nil, ErrNotLeader
+		return ErrNotLeader
 	}
+}
+
+func (n *Node) proposeAndWait(ctx context.Context, cmd *command.Command) (*WriteResult, error) {
+	if err := n.leaderCheck(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := n.withWriteDeadline(ctx)
+	defer cancel()
 	cmd.ProposerId = n.cfg.ID
 	cmd.RequestId = n.nextRequestID()
 	// The proposer fixes "now" and the random seed for every replica.
