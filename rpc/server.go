@@ -157,10 +157,30 @@ func (s *Server) Execute(ctx context.Context, req *rpcpb.ExecuteRequest) (*rpcpb
 		return nil, toStatus(err)
 	}
 	resp := &rpcpb.ExecuteResponse{Results: wr.Results, RaftIndex: wr.Index}
+	if err := encodableResults(resp.Results, resp.RaftIndex); err != nil {
+		return nil, err
+	}
 	if err := statementFailure(resp.Results, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// encodableResults refuses results that hold TEXT that is not UTF-8: the
+// API's strings must be UTF-8 (protobuf's rule), and sending them would
+// fail the whole Pipeline stream the reply shares with other calls.
+// wroteAt is the index of the write that produced them, if any: the
+// error says the write took effect.
+func encodableResults(results []*command.Result, wroteAt uint64) error {
+	err := command.CheckResultsUTF8(results)
+	if err == nil {
+		return nil
+	}
+	const hint = "the API carries TEXT as UTF-8 only; return such values as BLOB, e.g. CAST(x AS BLOB)"
+	if wroteAt > 0 {
+		return status.Errorf(codes.Internal, "the write was applied (raft index %d), but its results cannot be sent: %v (%s)", wroteAt, err, hint)
+	}
+	return status.Errorf(codes.InvalidArgument, "the results cannot be sent: %v (%s)", err, hint)
 }
 
 // Query implements rdb.v1.DB.
@@ -176,6 +196,9 @@ func (s *Server) Query(ctx context.Context, req *rpcpb.QueryRequest) (*rpcpb.Que
 		return res.forwarded, nil
 	}
 	resp := &rpcpb.QueryResponse{Results: res.results, RaftIndex: idx, NodeId: s.node.ID()}
+	if err := encodableResults(resp.Results, 0); err != nil {
+		return nil, err
+	}
 	if err := statementFailure(resp.Results, resp); err != nil {
 		return nil, err
 	}
@@ -201,6 +224,9 @@ func (s *Server) Request(ctx context.Context, req *rpcpb.RequestRequest) (*rpcpb
 			return &rpcpb.RequestResponse{Results: res.forwarded.GetResults(), RaftIndex: res.forwarded.GetRaftIndex(), NodeId: res.forwarded.GetNodeId()}, nil
 		}
 		resp := &rpcpb.RequestResponse{Results: res.results, RaftIndex: idx, NodeId: s.node.ID()}
+		if err := encodableResults(resp.Results, 0); err != nil {
+			return nil, err
+		}
 		if err := statementFailure(resp.Results, resp); err != nil {
 			return nil, err
 		}
@@ -219,6 +245,9 @@ func (s *Server) Request(ctx context.Context, req *rpcpb.RequestRequest) (*rpcpb
 		return nil, toStatus(err)
 	}
 	resp := &rpcpb.RequestResponse{Results: wr.Results, RaftIndex: wr.Index, Wrote: true, NodeId: s.node.ID()}
+	if err := encodableResults(resp.Results, resp.RaftIndex); err != nil {
+		return nil, err
+	}
 	if err := statementFailure(resp.Results, resp); err != nil {
 		return nil, err
 	}

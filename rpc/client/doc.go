@@ -22,4 +22,8 @@
 // go over one Pipeline stream (see Pipeline): calls made while others are
 // being sent share a message, which cuts the CPU per call when many
 // goroutines use one Client; Config.DisablePipeline sends unary calls.
+//
+// Its connections encode with Codec: protobuf on the wire, written and read
+// by generated code (vtprotobuf) instead of protobuf's reflection, with
+// protobuf's rules kept. The rdb servers and the peers use it too.
 package client
