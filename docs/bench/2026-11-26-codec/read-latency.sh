@@ -5,7 +5,7 @@
 # the Query calls it served (from the nodes' /metrics).
 set -euo pipefail
 BIN=$(realpath "$1"); shift
-. /work/main/scripts/lib-cluster.sh
+. "$(dirname "$0")/../../../scripts/lib-cluster.sh"
 DIR=$(mktemp -d); trap 'stop_cluster; rm -rf "$DIR"' EXIT
 start_cluster "$BIN" "$DIR/c" 2>/dev/null
 snap() { for p in "${DEBUG_PORTS[@]}"; do curl -s "127.0.0.1:$p/metrics" | grep -E '^rdb_cluster_is_leader|^rdb_cluster_read_index_rounds_total|^rdb_cluster_read_index_seconds_(sum|count)|^rdb_rpc_request_seconds_(sum|count).*Query' | sed "s/^/$p /"; done; }
