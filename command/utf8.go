@@ -44,10 +44,13 @@ func (s *Statement) CheckUTF8() error {
 	return nil
 }
 
-// CheckStatementsUTF8 checks every statement of stmts (see CheckUTF8).
-func CheckStatementsUTF8(stmts []*Statement) error {
-	for _, s := range stmts {
-		if err := s.CheckUTF8(); err != nil {
+// UTF8Checker is a message that can check its strings (CheckUTF8).
+type UTF8Checker interface{ CheckUTF8() error }
+
+// CheckAllUTF8 checks every message of ms (see the CheckUTF8 methods).
+func CheckAllUTF8[T UTF8Checker](ms []T) error {
+	for _, m := range ms {
+		if err := m.CheckUTF8(); err != nil {
 			return err
 		}
 	}
@@ -76,16 +79,6 @@ func (r *Result) CheckUTF8() error {
 	return CheckString("result error", r.GetError())
 }
 
-// CheckResultsUTF8 checks every result of rs (see CheckUTF8).
-func CheckResultsUTF8(rs []*Result) error {
-	for _, r := range rs {
-		if err := r.CheckUTF8(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // CheckUTF8 reports whether every string field of m is valid UTF-8.
 func (m *Member) CheckUTF8() error {
 	if err := CheckString("member peer_addr", m.GetPeerAddr()); err != nil {
@@ -96,7 +89,7 @@ func (m *Member) CheckUTF8() error {
 
 // CheckUTF8 reports whether every string field of c is valid UTF-8.
 func (c *Command) CheckUTF8() error {
-	if err := CheckStatementsUTF8(c.GetStatements()); err != nil {
+	if err := CheckAllUTF8(c.GetStatements()); err != nil {
 		return err
 	}
 	if err := c.GetMember().CheckUTF8(); err != nil {
@@ -134,11 +127,14 @@ func (s *Statement) HasUnknownFields() bool {
 	return false
 }
 
-// StatementsHaveUnknownFields reports whether any of stmts holds unknown
-// fields.
-func StatementsHaveUnknownFields(stmts []*Statement) bool {
-	for _, s := range stmts {
-		if s.HasUnknownFields() {
+// UnknownFieldsReporter is a message that can tell whether it holds
+// unknown fields (HasUnknownFields).
+type UnknownFieldsReporter interface{ HasUnknownFields() bool }
+
+// AnyUnknownFields reports whether any message of ms holds unknown fields.
+func AnyUnknownFields[T UnknownFieldsReporter](ms []T) bool {
+	for _, m := range ms {
+		if m.HasUnknownFields() {
 			return true
 		}
 	}
@@ -170,20 +166,10 @@ func (r *Result) HasUnknownFields() bool {
 	return false
 }
 
-// ResultsHaveUnknownFields reports whether any of rs holds unknown fields.
-func ResultsHaveUnknownFields(rs []*Result) bool {
-	for _, r := range rs {
-		if r.HasUnknownFields() {
-			return true
-		}
-	}
-	return false
-}
-
 // HasUnknownFields reports whether c or any message in it holds unknown
 // fields.
 func (c *Command) HasUnknownFields() bool {
-	return c != nil && (len(c.unknownFields) > 0 || StatementsHaveUnknownFields(c.Statements) ||
+	return c != nil && (len(c.unknownFields) > 0 || AnyUnknownFields(c.Statements) ||
 		(c.Member != nil && len(c.Member.unknownFields) > 0) ||
 		(c.RestoreChunk != nil && len(c.RestoreChunk.unknownFields) > 0) ||
 		(c.RestoreCommit != nil && len(c.RestoreCommit.unknownFields) > 0))

@@ -172,7 +172,7 @@ func (s *Server) Execute(ctx context.Context, req *rpcpb.ExecuteRequest) (*rpcpb
 // wroteAt is the index of the write that produced them, if any: the
 // error says the write took effect.
 func encodableResults(results []*command.Result, wroteAt uint64) error {
-	err := command.CheckResultsUTF8(results)
+	err := command.CheckAllUTF8(results)
 	if err == nil {
 		return nil
 	}

@@ -47,21 +47,10 @@ func (vtCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if err := m.CheckUTF8(); err != nil {
 		return nil, fmt.Errorf("proto: marshal %T: %w", v, err)
 	}
-	size := m.SizeVT()
-	if mem.IsBelowBufferPoolingThreshold(size) {
-		buf := make([]byte, size)
-		if _, err := m.MarshalToSizedBufferVT(buf); err != nil {
-			return nil, err
-		}
-		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
-	}
-	pool := mem.DefaultBufferPool()
-	buf := pool.Get(size)
-	if _, err := m.MarshalToSizedBufferVT((*buf)[:size]); err != nil {
-		pool.Put(buf)
-		return nil, err
-	}
-	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+	return encodeInto(m.SizeVT(), func(buf []byte) error {
+		_, err := m.MarshalToSizedBufferVT(buf)
+		return err
+	})
 }
 
 func (vtCodec) Unmarshal(data mem.BufferSlice, v any) error {
@@ -91,18 +80,27 @@ func marshalProto(v any) (mem.BufferSlice, error) {
 	if pm == nil {
 		return nil, fmt.Errorf("proto: cannot marshal %T, want proto.Message", v)
 	}
-	size := proto.Size(pm)
-	opts := proto.MarshalOptions{UseCachedSize: true}
+	opts := proto.MarshalOptions{UseCachedSize: true} // Size just ran
+	return encodeInto(proto.Size(pm), func(buf []byte) error {
+		_, err := opts.MarshalAppend(buf[:0], pm)
+		return err
+	})
+}
+
+// encodeInto returns size bytes written by fill: a plain slice below gRPC's
+// buffer pooling threshold, a buffer from gRPC's pool (returned to it once
+// sent) above it, as gRPC's own codec does.
+func encodeInto(size int, fill func(buf []byte) error) (mem.BufferSlice, error) {
 	if mem.IsBelowBufferPoolingThreshold(size) {
-		buf, err := opts.Marshal(pm)
-		if err != nil {
+		buf := make([]byte, size)
+		if err := fill(buf); err != nil {
 			return nil, err
 		}
 		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
 	}
 	pool := mem.DefaultBufferPool()
 	buf := pool.Get(size)
-	if _, err := opts.MarshalAppend((*buf)[:0], pm); err != nil {
+	if err := fill((*buf)[:size]); err != nil {
 		pool.Put(buf)
 		return nil, err
 	}

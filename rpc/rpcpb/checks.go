@@ -11,51 +11,51 @@ import "rdb/command"
 // every string and every nested message of the message.
 
 // CheckUTF8 reports whether every string field of r is valid UTF-8.
-func (r *ExecuteRequest) CheckUTF8() error { return command.CheckStatementsUTF8(r.GetStatements()) }
+func (r *ExecuteRequest) CheckUTF8() error { return command.CheckAllUTF8(r.GetStatements()) }
 
 // HasUnknownFields reports whether r or a message in it has unknown fields.
 func (r *ExecuteRequest) HasUnknownFields() bool {
-	return r != nil && (len(r.unknownFields) > 0 || command.StatementsHaveUnknownFields(r.Statements))
+	return r != nil && (len(r.unknownFields) > 0 || command.AnyUnknownFields(r.Statements))
 }
 
 // CheckUTF8 reports whether every string field of r is valid UTF-8.
-func (r *QueryRequest) CheckUTF8() error { return command.CheckStatementsUTF8(r.GetStatements()) }
+func (r *QueryRequest) CheckUTF8() error { return command.CheckAllUTF8(r.GetStatements()) }
 
 // HasUnknownFields reports whether r or a message in it has unknown fields.
 func (r *QueryRequest) HasUnknownFields() bool {
-	return r != nil && (len(r.unknownFields) > 0 || command.StatementsHaveUnknownFields(r.Statements))
+	return r != nil && (len(r.unknownFields) > 0 || command.AnyUnknownFields(r.Statements))
 }
 
 // CheckUTF8 reports whether every string field of r is valid UTF-8.
-func (r *RequestRequest) CheckUTF8() error { return command.CheckStatementsUTF8(r.GetStatements()) }
+func (r *RequestRequest) CheckUTF8() error { return command.CheckAllUTF8(r.GetStatements()) }
 
 // HasUnknownFields reports whether r or a message in it has unknown fields.
 func (r *RequestRequest) HasUnknownFields() bool {
-	return r != nil && (len(r.unknownFields) > 0 || command.StatementsHaveUnknownFields(r.Statements))
+	return r != nil && (len(r.unknownFields) > 0 || command.AnyUnknownFields(r.Statements))
 }
 
 // CheckUTF8 reports whether every string field of r is valid UTF-8.
-func (r *ExecuteResponse) CheckUTF8() error { return command.CheckResultsUTF8(r.GetResults()) }
+func (r *ExecuteResponse) CheckUTF8() error { return command.CheckAllUTF8(r.GetResults()) }
 
 // HasUnknownFields reports whether r or a message in it has unknown fields.
 func (r *ExecuteResponse) HasUnknownFields() bool {
-	return r != nil && (len(r.unknownFields) > 0 || command.ResultsHaveUnknownFields(r.Results))
+	return r != nil && (len(r.unknownFields) > 0 || command.AnyUnknownFields(r.Results))
 }
 
 // CheckUTF8 reports whether every string field of r is valid UTF-8.
-func (r *QueryResponse) CheckUTF8() error { return command.CheckResultsUTF8(r.GetResults()) }
+func (r *QueryResponse) CheckUTF8() error { return command.CheckAllUTF8(r.GetResults()) }
 
 // HasUnknownFields reports whether r or a message in it has unknown fields.
 func (r *QueryResponse) HasUnknownFields() bool {
-	return r != nil && (len(r.unknownFields) > 0 || command.ResultsHaveUnknownFields(r.Results))
+	return r != nil && (len(r.unknownFields) > 0 || command.AnyUnknownFields(r.Results))
 }
 
 // CheckUTF8 reports whether every string field of r is valid UTF-8.
-func (r *RequestResponse) CheckUTF8() error { return command.CheckResultsUTF8(r.GetResults()) }
+func (r *RequestResponse) CheckUTF8() error { return command.CheckAllUTF8(r.GetResults()) }
 
 // HasUnknownFields reports whether r or a message in it has unknown fields.
 func (r *RequestResponse) HasUnknownFields() bool {
-	return r != nil && (len(r.unknownFields) > 0 || command.ResultsHaveUnknownFields(r.Results))
+	return r != nil && (len(r.unknownFields) > 0 || command.AnyUnknownFields(r.Results))
 }
 
 // CheckUTF8 reports whether every string field of c is valid UTF-8.
@@ -91,29 +91,11 @@ func (c *PipelineCall) HasUnknownFields() bool {
 }
 
 // CheckUTF8 reports whether every string field of r is valid UTF-8.
-func (r *PipelineRequest) CheckUTF8() error {
-	for _, c := range r.GetCalls() {
-		if err := c.CheckUTF8(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (r *PipelineRequest) CheckUTF8() error { return command.CheckAllUTF8(r.GetCalls()) }
 
 // HasUnknownFields reports whether r or a message in it has unknown fields.
 func (r *PipelineRequest) HasUnknownFields() bool {
-	if r == nil {
-		return false
-	}
-	if len(r.unknownFields) > 0 {
-		return true
-	}
-	for _, c := range r.Calls {
-		if c.HasUnknownFields() {
-			return true
-		}
-	}
-	return false
+	return r != nil && (len(r.unknownFields) > 0 || command.AnyUnknownFields(r.Calls))
 }
 
 // CheckUTF8 reports whether every string field of r is valid UTF-8.
@@ -166,29 +148,11 @@ func (s *CallStatus) HasUnknownFields() bool {
 }
 
 // CheckUTF8 reports whether every string field of r is valid UTF-8.
-func (r *PipelineResponse) CheckUTF8() error {
-	for _, x := range r.GetReplies() {
-		if err := x.CheckUTF8(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (r *PipelineResponse) CheckUTF8() error { return command.CheckAllUTF8(r.GetReplies()) }
 
 // HasUnknownFields reports whether r or a message in it has unknown fields.
 func (r *PipelineResponse) HasUnknownFields() bool {
-	if r == nil {
-		return false
-	}
-	if len(r.unknownFields) > 0 {
-		return true
-	}
-	for _, x := range r.Replies {
-		if x.HasUnknownFields() {
-			return true
-		}
-	}
-	return false
+	return r != nil && (len(r.unknownFields) > 0 || command.AnyUnknownFields(r.Replies))
 }
 
 // CheckUTF8 reports nil: m has no string fields.
