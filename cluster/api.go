@@ -21,7 +21,8 @@ type WriteResult struct {
 
 // Execute proposes statements as a write and waits until this node has
 // applied them. It refuses statements that cannot be replicated
-// faithfully (db.ErrRefused) before proposing. Errors: ErrNoLeader and
+// faithfully (db.ErrRefused) before proposing. Errors: ErrNotLeader (on a
+// follower, at once, before any check), ErrNoLeader and
 // ErrProposalDropped (not applied), ErrLeaderLost and ErrTimeout (outcome
 // unknown), ErrTooLarge, ErrStopped.
 func (n *Node) Execute(ctx context.Context, stmts []*command.Statement, transaction bool) (*WriteResult, error) {

@@ -26,8 +26,8 @@ type memNetwork struct {
 	mu    sync.Mutex
 	nodes map[uint64]*Node
 	cut   map[[2]uint64]bool // from, to
-	// appends counts the MsgApp messages with entries each node sent,
-	// appended their entries.
+	// appends counts, by sender, the MsgApp messages with entries that
+	// were sent (cut links included); appended counts their entries.
 	appends, appended map[uint64]int
 }
 

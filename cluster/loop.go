@@ -191,7 +191,7 @@ func (n *Node) propose(p proposal) {
 // the outcome it would have had alone (the uncommitted-size limit may take
 // some of them).
 func (n *Node) proposeBatch(ps []proposal) {
-	if len(ps) == 1 || n.leader.Load() != n.cfg.ID {
+	if n.leader.Load() != n.cfg.ID {
 		for _, p := range ps {
 			n.propose(p)
 		}

@@ -107,7 +107,7 @@ majority of disks (fsynced) and survives kill -9.`,
 	f.StringVar(&o.clusterID, "cluster-id", "", "the id of the cluster this node belongs to (16 hex digits, see 'rdb status'): with --join, members of another cluster refuse the join; on a restart, a data directory of another cluster is refused")
 	f.BoolVar(&o.learner, "learner", false, "with --join: stay a learner (a non-voting member serving reads) instead of being promoted once caught up")
 	f.Int64Var(&o.maxApplySteps, "max-apply-steps", db.DefaultMaxApplySteps, "operation budget of one statement when applied, in SQLite VM steps; over it the statement fails the same way on every node (must be equal on all nodes; negative: no budget)")
-	f.IntVar(&o.followerProcs, "follower-procs", -1, "GOMAXPROCS while this node is a follower (the leader uses GOMAXPROCS as started): fewer threads save a follower much scheduling CPU on small machines; negative: half the leader's, at least 1; 0: the same as the leader's")
+	f.IntVar(&o.followerProcs, "follower-procs", -1, "GOMAXPROCS while this node is a follower (the leader uses the runtime's default, or the GOMAXPROCS variable when set): fewer threads save a follower much scheduling CPU on small machines; negative: half the leader's, at least 1; 0: the same as the leader's")
 	f.BoolVar(&o.verifyOnStart, "verify-on-start", true, "check the database file (every page checksum, then PRAGMA integrity_check; quick_check above 256 MiB) before serving, and rebuild it from the log when it is damaged")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve /metrics (Prometheus) and /debug/pprof on this address (off when empty)")
 	return cmd
