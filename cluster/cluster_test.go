@@ -29,10 +29,14 @@ type memNetwork struct {
 	// appends counts, by sender, the MsgApp messages with entries that
 	// were sent (cut links included); appended counts their entries.
 	appends, appended map[uint64]int
+	// readHeartbeats counts, by sender, the heartbeats that carry a
+	// ReadIndex context (a leader's confirmation rounds).
+	readHeartbeats map[uint64]int
 }
 
 func newMemNetwork() *memNetwork {
-	return &memNetwork{nodes: make(map[uint64]*Node), cut: make(map[[2]uint64]bool), appends: make(map[uint64]int), appended: make(map[uint64]int)}
+	return &memNetwork{nodes: make(map[uint64]*Node), cut: make(map[[2]uint64]bool), appends: make(map[uint64]int), appended: make(map[uint64]int),
+		readHeartbeats: make(map[uint64]int)}
 }
 
 // isolate cuts every link to and from id.
@@ -65,6 +69,9 @@ func (t *memTransport) Send(msgs []*raftpb.Message) {
 		if m.GetType() == raftpb.MessageType_MsgApp && len(m.GetEntries()) > 0 {
 			t.nw.appends[t.self]++
 			t.nw.appended[t.self] += len(m.GetEntries())
+		}
+		if m.GetType() == raftpb.MessageType_MsgHeartbeat && len(m.GetContext()) > 0 {
+			t.nw.readHeartbeats[t.self]++
 		}
 		if t.nw.cut[[2]uint64{t.self, m.GetTo()}] {
 			continue

@@ -34,6 +34,15 @@
 //  5. ReadStates release the linearizable reads waiting on them.
 //  6. Advance.
 //
+// # Linearizable reads
+//
+// Reads that arrive together share one ReadIndex round (readTracker). A
+// follower that is a quorum with its leader (two or three voters) sends
+// the round to the leader itself, with its term, and the leader answers
+// at once from its commit index; other rounds go through raft's
+// ReadIndex and its heartbeat round. readindex_direct.go says why the
+// shortcut is linearizable.
+//
 // # Proposals
 //
 // Only the leader proposes: raft's proposal forwarding is off, and a

@@ -249,17 +249,34 @@ func (n *Node) step(m *raftpb.Message) {
 	if lead := n.leader.Load(); lead != 0 && m.GetFrom() == lead {
 		n.leaderSeen(time.Now())
 	}
+	if isDirectReadRequest(m) {
+		if resp := answerDirectRead(n.rn, n.store.storage, n.confState, n.cfg.ID, m); resp != nil {
+			n.metrics.readDirect.answered.Inc()
+			n.transport.Send([]*raftpb.Message{resp})
+			return
+		}
+		n.metrics.readDirect.declined.Inc()
+		declineDirectRead(m)
+	}
 	if err := n.rn.Step(m); err != nil {
 		n.log.Debug("step", "from", m.GetFrom(), "type", m.GetType().String(), "err", err)
 	}
 }
 
 // issueReads starts a ReadIndex round for the pending reads, or fails them
-// at once when no leader is known.
+// at once when no leader is known. A follower that makes a quorum with
+// its leader asks the leader directly (see readindex_direct.go).
 func (n *Node) issueReads() {
-	if rctx := n.reads.issue(time.Now(), n.leader.Load()); rctx != nil {
-		n.rn.ReadIndex(rctx)
+	rctx := n.reads.issue(time.Now(), n.leader.Load())
+	if rctx == nil {
+		return
 	}
+	if m := directReadRequest(n.rn, n.confState, n.cfg.ID, rctx); m != nil {
+		n.metrics.readDirect.sent.Inc()
+		n.transport.Send([]*raftpb.Message{m})
+		return
+	}
+	n.rn.ReadIndex(rctx)
 }
 
 // handleReady processes one Ready in the order described in doc.go.

@@ -17,6 +17,7 @@ type metrics struct {
 	commit            prometheus.Histogram
 	applyEntries      prometheus.Counter
 	readIndex         prometheus.Histogram
+	readDirect        readDirectMetrics
 	leaderChanges     prometheus.Counter
 	snapshotsSent     *prometheus.CounterVec
 	snapshotsIn       prometheus.Counter
@@ -48,6 +49,11 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 		compactions: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "log_compactions_total",
 			Help: "Log compactions."}),
 	}
+	readDirect := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "read_index_direct_total",
+		Help: "One-round ReadIndex requests (a follower asks its leader directly; see docs/design.md): sent by this follower, answered or declined (left to raft's heartbeat round) by this leader."},
+		[]string{"event"})
+	m.readDirect = readDirectMetrics{vec: readDirect, sent: readDirect.WithLabelValues("sent"),
+		answered: readDirect.WithLabelValues("answered"), declined: readDirect.WithLabelValues("declined")}
 	m.proposed = m.proposals.WithLabelValues("proposed")
 	m.dropped = m.proposals.WithLabelValues("dropped")
 	if reg == nil {
@@ -57,7 +63,7 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, f)
 	}
 	for _, c := range []prometheus.Collector{
-		m.proposals, m.walSave, m.apply, m.commit, m.applyEntries, m.readIndex, m.leaderChanges, m.snapshotsSent, m.snapshotsIn, m.compactions,
+		m.proposals, m.walSave, m.apply, m.commit, m.applyEntries, m.readIndex, m.readDirect.vec, m.leaderChanges, m.snapshotsSent, m.snapshotsIn, m.compactions,
 		gauge("applied_index", "Highest index applied to the database.", func() float64 { return float64(n.AppliedIndex()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "read_index_rounds_total",
 			Help: "ReadIndex rounds started by this node (concurrent linearizable reads share one; retries count)."},
@@ -85,4 +91,10 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// readDirectMetrics count one-round ReadIndex requests by event.
+type readDirectMetrics struct {
+	vec                      *prometheus.CounterVec
+	sent, answered, declined prometheus.Counter
 }
