@@ -35,6 +35,8 @@
 // server answers every call it started before it ends a stream, and Drain
 // ends streams on shutdown. docs/design.md ("Pipelined calls") has the
 // rules; client.Pipeline is the sending side, which forwarding uses too.
+// A follower hands the Execute calls of a stream straight to its pipeline
+// to the leader (pipeline_forward.go), without a worker waiting for each.
 //
 // # Encoding
 //

@@ -49,6 +49,9 @@ func (s *Server) Pipeline(st rpcpb.DB_PipelineServer) error {
 			maxReply, _ = strconv.Atoi(v[0])
 		}
 	}
+	// A stream another node forwarded is never forwarded again
+	// (leaderConn refuses its calls when this node does not lead).
+	forwardedStream := len(metadata.ValueFromIncomingContext(ctx, forwardedKey)) > 0
 	out := newReplyQueue()
 	sent := make(chan error, 1)
 	go func() { sent <- out.sendAll(st) }()
@@ -112,12 +115,15 @@ receive:
 				break receive
 			}
 			calls.Add(1)
-			s.workers.run(func() {
-				defer calls.Done()
-				r, size := s.pipelineCall(ctx, c, maxReply)
+			reply := func(r *rpcpb.PipelineReply, size int) {
 				<-running
 				out.push(r, size)
-			})
+				calls.Done()
+			}
+			if !forwardedStream && s.forwardCall(ctx, c, maxReply, reply) {
+				continue
+			}
+			s.workers.run(func() { reply(s.pipelineCall(ctx, c, maxReply)) })
 		}
 	}
 	// Every call started gets its reply before the stream ends: the

@@ -34,7 +34,15 @@ func pipelineServer(t *testing.T, cfg ServerConfig, register func(*grpc.Server, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	srv := NewServer(cfg, &fuzzNode{db: d})
+	addr, srv, _ := serveNode(t, cfg, &fuzzNode{db: d}, register)
+	return addr, srv
+}
+
+// serveNode serves a Server over node on a loopback port until the test
+// ends; stop ends it sooner (and may be called again).
+func serveNode(t *testing.T, cfg ServerConfig, node Node, register func(*grpc.Server, *Server)) (addr string, srv *Server, stop func()) {
+	t.Helper()
+	srv = NewServer(cfg, node)
 	g := grpc.NewServer(grpc.MaxRecvMsgSize(srv.MaxRecvMsgSize()))
 	if register == nil {
 		rpcpb.RegisterDBServer(g, srv)
@@ -50,13 +58,17 @@ func pipelineServer(t *testing.T, cfg ServerConfig, register func(*grpc.Server, 
 		defer close(done)
 		g.Serve(lis)
 	}()
-	t.Cleanup(func() {
-		srv.Drain()
-		g.GracefulStop()
-		<-done
-		srv.Close()
-	})
-	return lis.Addr().String(), srv
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			srv.Drain()
+			g.GracefulStop()
+			<-done
+			srv.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return lis.Addr().String(), srv, stop
 }
 
 func newTestClient(t *testing.T, cfg client.Config) *client.Client {

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"rdb/rpc/rpcpb"
 )
@@ -38,9 +37,14 @@ const (
 	pipelineCallOverhead = 28
 )
 
-// errUseUnary tells a waiting call that the server has no Pipeline method
-// (an older version): send the call again as a unary call.
-var errUseUnary = errors.New("client: server has no pipeline")
+// ErrNoPipeline is the error of a call that must be sent as a unary call
+// instead: the server has no Pipeline method (an older version), or the
+// call is larger than a message may be. The synchronous methods do that
+// themselves; callers of Go send such a call again another way.
+var ErrNoPipeline = errors.New("client: call cannot be pipelined")
+
+// errUseUnary is ErrNoPipeline as the synchronous methods handle it.
+var errUseUnary = ErrNoPipeline
 
 // Pipeline sends the Execute, Query and Request calls of one connection
 // over a single Pipeline stream: calls made while others are on their way
@@ -81,7 +85,19 @@ type Pipeline struct {
 type pipelineCall struct {
 	msg  *rpcpb.PipelineCall
 	size int
-	done chan pipelineResult // buffered: delivery never blocks
+	// Exactly one of done and onDone is set: done (buffered, so delivery
+	// never blocks) for a caller that waits, onDone for a call of Go.
+	done   chan pipelineResult
+	onDone func(*rpcpb.PipelineReply, error)
+}
+
+// finish delivers the call's outcome.
+func (c *pipelineCall) finish(r pipelineResult) {
+	if c.onDone != nil {
+		c.onDone(r.reply, r.err)
+		return
+	}
+	c.done <- r
 }
 
 type pipelineResult struct {
@@ -167,7 +183,7 @@ func (p *Pipeline) Close() {
 	p.queue = nil
 	p.mu.Unlock()
 	for _, c := range queued {
-		c.done <- pipelineResult{err: ErrClosed}
+		c.finish(pipelineResult{err: ErrClosed})
 	}
 	p.cancel()
 	p.wg.Wait()
@@ -179,7 +195,7 @@ func (p *Pipeline) roundTrip(ctx context.Context, msg *rpcpb.PipelineCall) (*rpc
 	if p.unary.Load() {
 		return nil, errUseUnary
 	}
-	size := proto.Size(msg)
+	size := msg.SizeVT()
 	if int64(size) > p.maxBatch.Load() {
 		return nil, errUseUnary
 	}
@@ -193,18 +209,8 @@ func (p *Pipeline) roundTrip(ctx context.Context, msg *rpcpb.PipelineCall) (*rpc
 	// size was taken before the id and the timeout were set: count them
 	// and the call's framing in the message at their largest.
 	c := &pipelineCall{msg: msg, size: size + pipelineCallOverhead, done: make(chan pipelineResult, 1)}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, ErrClosed
-	}
-	p.nextID++
-	msg.Id = p.nextID
-	p.queue = append(p.queue, c)
-	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	if err := p.enqueue(c); err != nil {
+		return nil, err
 	}
 	select {
 	case r := <-c.done:
@@ -219,6 +225,45 @@ func (p *Pipeline) roundTrip(ctx context.Context, msg *rpcpb.PipelineCall) (*rpc
 		p.withdraw(c)
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
+}
+
+// Go sends msg (a call whose id the pipeline sets; its timeout_ms is the
+// caller's) without waiting: done is called once with the server's reply,
+// whose id is the pipeline's, or with the error that would have failed a
+// synchronous call (a reply carrying an error status is a reply). done
+// must not block: it runs on one of the pipeline's goroutines, or on the
+// caller's when the call fails at once. Go returns ErrNoPipeline, without
+// calling done, for a call it cannot pipeline. Unlike the synchronous
+// methods, no timer ends the wait at the call's deadline: the server
+// answers by then, and a connection that dies fails the call once the
+// stream breaks (keepalive).
+func (p *Pipeline) Go(msg *rpcpb.PipelineCall, done func(*rpcpb.PipelineReply, error)) error {
+	if p.unary.Load() {
+		return ErrNoPipeline
+	}
+	size := msg.SizeVT()
+	if int64(size) > p.maxBatch.Load() {
+		return ErrNoPipeline
+	}
+	return p.enqueue(&pipelineCall{msg: msg, size: size + pipelineCallOverhead, onDone: done})
+}
+
+// enqueue gives c an id and queues it for the sender.
+func (p *Pipeline) enqueue(c *pipelineCall) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.nextID++
+	c.msg.Id = p.nextID
+	p.queue = append(p.queue, c)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // withdraw takes c off the queue if it was not sent yet.
@@ -295,7 +340,7 @@ func (p *Pipeline) run() {
 
 func deliverAll(calls []*pipelineCall, err error) {
 	for _, c := range calls {
-		c.done <- pipelineResult{err: err}
+		c.finish(pipelineResult{err: err})
 	}
 }
 
@@ -412,7 +457,7 @@ func (s *pipelineStream) receive() {
 		for _, r := range resp.GetReplies() {
 			if c, ok := s.inflight[r.GetId()]; ok {
 				delete(s.inflight, r.GetId())
-				c.done <- pipelineResult{reply: r}
+				c.finish(pipelineResult{reply: r})
 			}
 		}
 		s.mu.Unlock()
@@ -450,6 +495,6 @@ func (s *pipelineStream) fail(err error) {
 		err = ErrorWithReason(codes.Unavailable, "pipeline stream broke: "+st.Message(), ReasonOutcomeUnknown)
 	}
 	for _, c := range calls {
-		c.done <- pipelineResult{err: err}
+		c.finish(pipelineResult{err: err})
 	}
 }
