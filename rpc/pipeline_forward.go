@@ -30,7 +30,7 @@ import (
 // when the stream breaks (keepalive), later than its deadline.
 func (s *Server) forwardCall(ctx context.Context, c *rpcpb.PipelineCall, maxReply int, reply func(*rpcpb.PipelineReply, int)) bool {
 	x, ok := c.GetCall().(*rpcpb.PipelineCall_Execute)
-	if !ok {
+	if !ok || s.node.IsLeader() {
 		return false
 	}
 	id, addr := s.node.Leader()
