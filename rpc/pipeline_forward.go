@@ -46,7 +46,10 @@ func (s *Server) forwardCall(ctx context.Context, c *rpcpb.PipelineCall, maxRepl
 	}
 	start := time.Now()
 	callID := c.GetId()
-	fc := &rpcpb.PipelineCall{Call: c.GetCall(), TimeoutMs: min(c.GetTimeoutMs(), pipelineMaxTimeout.Milliseconds())}
+	fc := &rpcpb.PipelineCall{Call: c.GetCall()}
+	if ms := c.GetTimeoutMs(); ms > 0 { // as pipelineCall reads it
+		fc.TimeoutMs = min(ms, pipelineMaxTimeout.Milliseconds())
+	}
 	err = s.forwarder(cc).Go(fc, func(r *rpcpb.PipelineReply, err error) {
 		if errors.Is(err, client.ErrNoPipeline) {
 			// The leader has no Pipeline method: the usual path sends
