@@ -51,6 +51,13 @@ func (nw *memNetwork) isolate(id uint64) {
 	}
 }
 
+// readHeartbeatsOf returns how many ReadIndex heartbeats id has sent.
+func (nw *memNetwork) readHeartbeatsOf(id uint64) int {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return nw.readHeartbeats[id]
+}
+
 func (nw *memNetwork) heal() {
 	nw.mu.Lock()
 	nw.cut = make(map[[2]uint64]bool)

@@ -31,13 +31,6 @@ func TestPairIsQuorum(t *testing.T) {
 	}
 }
 
-// readHeartbeatsOf returns how many ReadIndex heartbeats id has sent.
-func (nw *memNetwork) readHeartbeatsOf(id uint64) int {
-	nw.mu.Lock()
-	defer nw.mu.Unlock()
-	return nw.readHeartbeats[id]
-}
-
 // In a three-node cluster a follower's linearizable read costs one round
 // trip to the leader and no heartbeat round, and still sees every write
 // acknowledged before it; the leader's own reads keep their heartbeat

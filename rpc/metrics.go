@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -54,8 +55,13 @@ func (m *Metrics) UnaryInterceptor(ctx context.Context, req any, info *grpc.Unar
 
 // observe records one call of method.
 func (m *Metrics) observe(method string, d time.Duration, err error) {
+	m.observeCode(method, d, status.Code(err))
+}
+
+// observeCode records one call of method that ended with code.
+func (m *Metrics) observeCode(method string, d time.Duration, code codes.Code) {
 	m.latency.WithLabelValues(method).Observe(d.Seconds())
-	m.requests.WithLabelValues(method, status.Code(err).String()).Inc()
+	m.requests.WithLabelValues(method, code.String()).Inc()
 }
 
 // StreamInterceptor records every streaming call.

@@ -144,9 +144,9 @@ func errDraining() error {
 
 // pipelineCall runs one call and returns its reply and the reply's size.
 func (s *Server) pipelineCall(ctx context.Context, c *rpcpb.PipelineCall, maxReply int) (*rpcpb.PipelineReply, int) {
-	if ms := c.GetTimeoutMs(); ms > 0 {
+	if ms := callTimeoutMs(c); ms > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(min(ms, pipelineMaxTimeout.Milliseconds()))*time.Millisecond)
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 		defer cancel()
 	}
 	start := time.Now()
@@ -175,23 +175,37 @@ func (s *Server) pipelineCall(ctx context.Context, c *rpcpb.PipelineCall, maxRep
 	default:
 		err = status.Errorf(codes.InvalidArgument, "pipeline call %d carries no request", c.GetId())
 	}
-	size := 0
-	if err == nil {
-		// Too large for the client: as a unary call it would fail there
-		// alone; here it must not fail the client's whole stream.
-		if size = reply.SizeVT(); maxReply > 0 && size > maxReply {
-			err = status.Errorf(codes.ResourceExhausted, "response of %d bytes is larger than the client accepts (%d)", size, maxReply)
-		}
-	}
-	if err != nil {
-		st := status.Convert(err).Proto()
-		reply.Reply = &rpcpb.PipelineReply_Error{Error: &rpcpb.CallStatus{Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()}}
-		size = reply.SizeVT()
-	}
+	size := finishReply(reply, err, maxReply)
 	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.observe(method, time.Since(start), err)
+		s.cfg.Metrics.observeCode(method, time.Since(start), codes.Code(reply.GetError().GetCode()))
 	}
 	return reply, size
+}
+
+// callTimeoutMs is a call's timeout in milliseconds, at most
+// pipelineMaxTimeout; 0 for none.
+func callTimeoutMs(c *rpcpb.PipelineCall) int64 {
+	if ms := c.GetTimeoutMs(); ms > 0 {
+		return min(ms, pipelineMaxTimeout.Milliseconds())
+	}
+	return 0
+}
+
+// finishReply completes a call's reply and returns its size: err, or a
+// reply larger than the client accepts (maxReply, when set), becomes the
+// reply's error status. Too large a reply fails its own call, as it would
+// have as a unary call, not the client's whole stream.
+func finishReply(reply *rpcpb.PipelineReply, err error, maxReply int) int {
+	if err == nil {
+		size := reply.SizeVT()
+		if maxReply <= 0 || size <= maxReply {
+			return size
+		}
+		err = status.Errorf(codes.ResourceExhausted, "response of %d bytes is larger than the client accepts (%d)", size, maxReply)
+	}
+	st := status.Convert(err).Proto()
+	reply.Reply = &rpcpb.PipelineReply_Error{Error: &rpcpb.CallStatus{Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()}}
+	return reply.SizeVT()
 }
 
 // pipelineWorkers is the number of long-lived goroutines that run

@@ -46,10 +46,7 @@ func (s *Server) forwardCall(ctx context.Context, c *rpcpb.PipelineCall, maxRepl
 	}
 	start := time.Now()
 	callID := c.GetId()
-	fc := &rpcpb.PipelineCall{Call: c.GetCall()}
-	if ms := c.GetTimeoutMs(); ms > 0 { // as pipelineCall reads it
-		fc.TimeoutMs = min(ms, pipelineMaxTimeout.Milliseconds())
-	}
+	fc := &rpcpb.PipelineCall{Call: c.GetCall(), TimeoutMs: callTimeoutMs(c)}
 	err = s.forwarder(cc).Go(fc, func(r *rpcpb.PipelineReply, err error) {
 		if errors.Is(err, client.ErrNoPipeline) {
 			// The leader has no Pipeline method: the usual path sends
@@ -57,26 +54,16 @@ func (s *Server) forwardCall(ctx context.Context, c *rpcpb.PipelineCall, maxRepl
 			s.workers.run(func() { reply(s.pipelineCall(ctx, c, maxReply)) })
 			return
 		}
-		if err == nil && r.GetReply() == nil {
-			err = status.Errorf(codes.Internal, "pipeline: the leader's reply %d carries nothing", r.GetId())
-		}
 		if err == nil && r.GetExecute() == nil && r.GetError() == nil {
 			err = status.Errorf(codes.Internal, "pipeline: the leader's reply %d does not answer an Execute call", r.GetId())
 		}
-		size := 0
-		if err == nil {
-			r.Id = callID
-			if size = r.SizeVT(); maxReply > 0 && size > maxReply {
-				err = status.Errorf(codes.ResourceExhausted, "response of %d bytes is larger than the client accepts (%d)", size, maxReply)
-			}
-		}
 		if err != nil {
-			st := status.Convert(forwardError(err)).Proto()
-			r = &rpcpb.PipelineReply{Id: callID, Reply: &rpcpb.PipelineReply_Error{Error: &rpcpb.CallStatus{Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()}}}
-			size = r.SizeVT()
+			r, err = &rpcpb.PipelineReply{}, forwardError(err)
 		}
+		r.Id = callID
+		size := finishReply(r, err, maxReply)
 		if s.cfg.Metrics != nil {
-			s.cfg.Metrics.observe(rpcpb.DB_Execute_FullMethodName, time.Since(start), replyError(r))
+			s.cfg.Metrics.observeCode(rpcpb.DB_Execute_FullMethodName, time.Since(start), codes.Code(r.GetError().GetCode()))
 		}
 		reply(r, size)
 	})
@@ -87,13 +74,4 @@ func (s *Server) forwardCall(ctx context.Context, c *rpcpb.PipelineCall, maxRepl
 		s.cfg.Metrics.forwarded.Inc()
 	}
 	return true
-}
-
-// replyError is the error a reply carries, for metrics (nil for none).
-func replyError(r *rpcpb.PipelineReply) error {
-	e := r.GetError()
-	if e == nil {
-		return nil
-	}
-	return status.Error(codes.Code(e.GetCode()), e.GetMessage())
 }

@@ -194,7 +194,10 @@ func TestRaftWireRoundTrip(t *testing.T) {
 
 func TestRaftWireUnmarshalPresence(t *testing.T) {
 	m := raftTestMessages()["MsgApp"]
-	b, _ := proto.Marshal(m)
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var dec raftpb.Message
 	if err := unmarshalRaftMessage(b, &dec); err != nil {
 		t.Fatal(err)
@@ -221,7 +224,9 @@ func TestRaftWireUnmarshalPresence(t *testing.T) {
 	}
 
 	var hb raftpb.Message
-	b, _ = proto.Marshal(raftTestMessages()["MsgHeartbeatEmptyContext"])
+	if b, err = proto.Marshal(raftTestMessages()["MsgHeartbeatEmptyContext"]); err != nil {
+		t.Fatal(err)
+	}
 	if err := unmarshalRaftMessage(b, &hb); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +236,9 @@ func TestRaftWireUnmarshalPresence(t *testing.T) {
 
 	// A non-zero message is reset first, as proto.Unmarshal does.
 	dirty := proto.Clone(raftTestMessages()["allFields"]).(*raftpb.Message)
-	b, _ = proto.Marshal(raftTestMessages()["MsgVote"])
+	if b, err = proto.Marshal(raftTestMessages()["MsgVote"]); err != nil {
+		t.Fatal(err)
+	}
 	if err := unmarshalRaftMessage(b, dirty); err != nil {
 		t.Fatal(err)
 	}

@@ -43,9 +43,6 @@ const (
 // themselves; callers of Go send such a call again another way.
 var ErrNoPipeline = errors.New("client: call cannot be pipelined")
 
-// errUseUnary is ErrNoPipeline as the synchronous methods handle it.
-var errUseUnary = ErrNoPipeline
-
 // Pipeline sends the Execute, Query and Request calls of one connection
 // over a single Pipeline stream: calls made while others are on their way
 // travel together in one message, and the server's replies come back the
@@ -150,7 +147,7 @@ func pipelined[T comparable](p *Pipeline, ctx context.Context, call *rpcpb.Pipel
 	get func(*rpcpb.PipelineReply) T, unary func(context.Context) (T, error)) (T, error) {
 	var none T
 	r, err := p.roundTrip(ctx, call)
-	if errors.Is(err, errUseUnary) {
+	if errors.Is(err, ErrNoPipeline) {
 		return unary(p.outgoing(ctx))
 	}
 	if err != nil {
@@ -192,12 +189,9 @@ func (p *Pipeline) Close() {
 // roundTrip queues a call and waits for its reply. A reply that carries an
 // error comes back as that error.
 func (p *Pipeline) roundTrip(ctx context.Context, msg *rpcpb.PipelineCall) (*rpcpb.PipelineReply, error) {
-	if p.unary.Load() {
-		return nil, errUseUnary
-	}
-	size := msg.SizeVT()
-	if int64(size) > p.maxBatch.Load() {
-		return nil, errUseUnary
+	c, err := p.newCall(msg)
+	if err != nil {
+		return nil, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl).Milliseconds()
@@ -206,9 +200,7 @@ func (p *Pipeline) roundTrip(ctx context.Context, msg *rpcpb.PipelineCall) (*rpc
 		}
 		msg.TimeoutMs = left
 	}
-	// size was taken before the id and the timeout were set: count them
-	// and the call's framing in the message at their largest.
-	c := &pipelineCall{msg: msg, size: size + pipelineCallOverhead, done: make(chan pipelineResult, 1)}
+	c.done = make(chan pipelineResult, 1)
 	if err := p.enqueue(c); err != nil {
 		return nil, err
 	}
@@ -231,21 +223,35 @@ func (p *Pipeline) roundTrip(ctx context.Context, msg *rpcpb.PipelineCall) (*rpc
 // caller's) without waiting: done is called once with the server's reply,
 // whose id is the pipeline's, or with the error that would have failed a
 // synchronous call (a reply carrying an error status is a reply). done
-// must not block: it runs on one of the pipeline's goroutines, or on the
-// caller's when the call fails at once. Go returns ErrNoPipeline, without
-// calling done, for a call it cannot pipeline. Unlike the synchronous
+// must not block: it runs on one of the pipeline's goroutines. When Go
+// does not take the call it returns the reason without calling done:
+// ErrNoPipeline (send it unary) or ErrClosed. Unlike the synchronous
 // methods, no timer ends the wait at the call's deadline: the server
 // answers by then, and a connection that dies fails the call once the
 // stream breaks (keepalive).
 func (p *Pipeline) Go(msg *rpcpb.PipelineCall, done func(*rpcpb.PipelineReply, error)) error {
+	c, err := p.newCall(msg)
+	if err != nil {
+		return err
+	}
+	c.onDone = done
+	return p.enqueue(c)
+}
+
+// newCall returns the call that sends msg, or ErrNoPipeline when msg
+// must go as a unary call (the server has no Pipeline method, or msg is
+// larger than a message).
+func (p *Pipeline) newCall(msg *rpcpb.PipelineCall) (*pipelineCall, error) {
 	if p.unary.Load() {
-		return ErrNoPipeline
+		return nil, ErrNoPipeline
 	}
 	size := msg.SizeVT()
 	if int64(size) > p.maxBatch.Load() {
-		return ErrNoPipeline
+		return nil, ErrNoPipeline
 	}
-	return p.enqueue(&pipelineCall{msg: msg, size: size + pipelineCallOverhead, onDone: done})
+	// The id and the timeout may be set after size was taken: count them
+	// and the call's framing in the message at their largest.
+	return &pipelineCall{msg: msg, size: size + pipelineCallOverhead}, nil
 }
 
 // enqueue gives c an id and queues it for the sender.
@@ -347,7 +353,7 @@ func deliverAll(calls []*pipelineCall, err error) {
 // open starts a stream and its receiver. Its errors mean nothing was sent.
 func (p *Pipeline) open() (*pipelineStream, error) {
 	if p.unary.Load() {
-		return nil, errUseUnary
+		return nil, ErrNoPipeline
 	}
 	ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(p.ctx, p.md))
 	st, err := rpcpb.NewDBClient(p.cc).Pipeline(ctx)
@@ -368,7 +374,7 @@ func (p *Pipeline) open() (*pipelineStream, error) {
 		}
 		if status.Code(err) == codes.Unimplemented {
 			p.unary.Store(true)
-			return nil, errUseUnary
+			return nil, ErrNoPipeline
 		}
 		return nil, notApplied(err)
 	}
@@ -481,7 +487,7 @@ func (s *pipelineStream) fail(err error) {
 	case code == codes.Unimplemented && !replied:
 		// An older server: nothing was run; every call goes unary.
 		s.p.unary.Store(true)
-		err = errUseUnary
+		err = ErrNoPipeline
 	case IsNotApplied(err):
 		// The server stopped taking calls (it is shutting down) after it
 		// answered those it ran.
