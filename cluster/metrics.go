@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"rdb/db"
 )
 
 // metrics are the node's Prometheus collectors (namespace rdb, subsystem
@@ -62,6 +64,12 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, f)
 	}
+	readSnapshots := func(event string, f func(db.ReadSnapshotStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "read_snapshots_total",
+			Help:        "Read transactions of the read pool: begun, reused by a later query (nothing written since), released (stale, ended on an idle reader after writes).",
+			ConstLabels: prometheus.Labels{"event": event}},
+			func() float64 { return float64(f(n.db.ReadSnapshots())) })
+	}
 	for _, c := range []prometheus.Collector{
 		m.proposals, m.walSave, m.apply, m.commit, m.applyEntries, m.readIndex, m.readDirect.vec, m.leaderChanges, m.snapshotsSent, m.snapshotsIn, m.compactions,
 		gauge("applied_index", "Highest index applied to the database.", func() float64 { return float64(n.AppliedIndex()) }),
@@ -71,6 +79,9 @@ func newMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "apply_careful_redos_total",
 			Help: "Applied batches rolled back and redone with a savepoint per statement because a write statement failed."},
 			func() float64 { return float64(n.db.CarefulRedos()) }),
+		readSnapshots("begun", func(s db.ReadSnapshotStats) uint64 { return s.Begun }),
+		readSnapshots("reused", func(s db.ReadSnapshotStats) uint64 { return s.Reused }),
+		readSnapshots("released", func(s db.ReadSnapshotStats) uint64 { return s.Released }),
 		gauge("commit_index", "Commit index as last persisted.", func() float64 { return float64(n.commit.Load()) }),
 		gauge("term", "Current raft term.", func() float64 { return float64(n.term.Load()) }),
 		gauge("is_leader", "1 when this node is the leader.", func() float64 {

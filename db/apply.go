@@ -267,6 +267,7 @@ func (d *DB) applySegment(entries []Entry, out [][]*command.Result) error {
 		return err
 	}
 	d.applied.Store(last)
+	d.nudgeReleaser()
 	return nil
 }
 

@@ -120,9 +120,15 @@ type DB struct {
 	checked  sync.Map
 	checkedN atomic.Int64
 
-	mu sync.Mutex // guards readers
-	// readers maps each driver connection of the read pool to its raw handle.
-	readers map[any]*sconn
+	// readers are the connections of the read pool (rdb), nil while it is
+	// closed; replaced with it.
+	readers *readerPool
+	keptCounters
+	// releaseWake wakes the releaser (see Kept snapshots in readers.go),
+	// which runs until stopReleaser is closed.
+	releaseWake  chan struct{}
+	stopReleaser chan struct{}
+	releaserDone chan struct{}
 	// warm runs reads on long-lived goroutines (see warmPool).
 	warm *warmPool
 }
@@ -134,8 +140,13 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	d := &DB{cfg: cfg, log: cfg.Logger, cache: map[string]uintptr{}, icache: map[string]uintptr{}, readers: map[any]*sconn{}}
+	d := &DB{cfg: cfg, log: cfg.Logger, cache: map[string]uintptr{}, icache: map[string]uintptr{}}
 	d.warm = newWarmPool(cfg.MaxReaders)
+	d.releaseWake, d.stopReleaser, d.releaserDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(d.releaserDone)
+		d.runReleaser(d.stopReleaser)
+	}()
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -195,6 +206,7 @@ func (d *DB) openConns(ctx context.Context) (err error) {
 			return err
 		}
 		d.w = w
+		w.writes = &d.writes
 		w.auth = &authState{mode: authInternal}
 		if err := dc.(sqlite.AuthorizerRegisterer).RegisterAuthorizer(w.auth.authorizer()); err != nil {
 			return fmt.Errorf("register authorizer: %w", err)
@@ -220,7 +232,9 @@ func (d *DB) openConns(ctx context.Context) (err error) {
 	if d.rdb, err = sql.Open("sqlite", cfg.Path+"?"+rq.Encode()); err != nil {
 		return fmt.Errorf("db: open readers: %w", err)
 	}
-	d.rdb.SetMaxOpenConns(cfg.MaxReaders)
+	// One more than the pool keeps, for Check.
+	d.rdb.SetMaxOpenConns(cfg.MaxReaders + 1)
+	d.readers = newReaderPool(cfg.MaxReaders)
 	d.rdb.SetMaxIdleConns(cfg.MaxReaders)
 	d.rdb.SetConnMaxLifetime(0)
 	d.rdb.SetConnMaxIdleTime(0)
@@ -243,6 +257,8 @@ func (d *DB) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
+	close(d.stopReleaser)
+	<-d.releaserDone
 	// Same order as Install (wmu, then rw).
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
@@ -266,12 +282,10 @@ func (d *DB) Close() error {
 func (d *DB) closeConns() error {
 	var errs []error
 	if d.rdb != nil {
-		d.mu.Lock()
-		for _, r := range d.readers {
-			r.free()
+		if d.readers != nil {
+			errs = append(errs, d.readers.close())
+			d.readers = nil
 		}
-		d.readers = map[any]*sconn{}
-		d.mu.Unlock()
 		errs = append(errs, d.rdb.Close())
 		d.rdb = nil
 	}
@@ -308,8 +322,9 @@ func (d *DB) closeConns() error {
 	return errors.Join(errs...)
 }
 
-// withReader runs fn on a connection of the read pool. ctx's end interrupts
-// the SQL in progress.
+// withReader runs fn on a connection of the read pool, inside a read
+// transaction whose snapshot is as fresh as a new one's (see Kept
+// snapshots in readers.go). ctx's end interrupts the SQL in progress.
 func (d *DB) withReader(ctx context.Context, fn func(c *sconn) error) error {
 	return d.withReadPool(func(*sql.DB) error {
 		var err error
@@ -334,56 +349,47 @@ func (d *DB) withReadPool(fn func(rdb *sql.DB) error) error {
 	return fn(d.rdb)
 }
 
-// onReader runs fn on a connection of the read pool, interrupting it when
-// ctx ends. The caller holds rw for reading.
+// onReader runs fn on a connection of the read pool, in a kept read
+// transaction, interrupting it when ctx ends. The caller holds rw for
+// reading.
 func (d *DB) onReader(ctx context.Context, fn func(c *sconn) error) error {
-	conn, err := d.rdb.Conn(ctx)
+	r, err := d.getReader(ctx)
 	if err != nil {
-		if d.closed.Load() {
-			return ErrClosed
-		}
-		return fmt.Errorf("db: reader: %w", err)
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		d.mu.Lock()
-		c := d.readers[dc]
-		if c == nil {
-			var err error
-			if c, err = newSconn(dc); err != nil {
-				d.mu.Unlock()
-				return err
-			}
-			c.auth = &authState{mode: authRead}
-			if err := dc.(sqlite.AuthorizerRegisterer).RegisterAuthorizer(c.auth.authorizer()); err != nil {
-				d.mu.Unlock()
-				c.free()
-				return fmt.Errorf("db: register authorizer: %w", err)
-			}
-			d.setLimits(c)
-			d.readers[dc] = c
-		}
-		d.mu.Unlock()
-
-		var fired sync.WaitGroup
-		fired.Add(1)
-		stop := context.AfterFunc(ctx, func() {
-			defer fired.Done()
-			tls := libc.NewTLS()
-			sqlite3.Xsqlite3_interrupt(tls, c.db)
-			tls.Close()
-		})
-		defer func() {
-			if !stop() {
-				// The interrupt ran or is running: wait, so it cannot hit
-				// the next user of this connection.
-				fired.Wait()
-			}
-		}()
-		err := fn(c)
-		if err != nil && ctx.Err() != nil {
-			return fmt.Errorf("db: %w (%v)", ctx.Err(), err)
-		}
 		return err
+	}
+	defer d.putReader(r)
+	if err := d.keep(r); err != nil {
+		return err
+	}
+	if err = d.interruptible(ctx, r.c, fn); err != nil {
+		// The transaction may be in any state after an error: end it.
+		if eerr := d.endRead(r); eerr != nil {
+			d.log.Warn("ending a read transaction after an error", "err", eerr)
+		}
+	}
+	return err
+}
+
+// interruptible runs fn on c, interrupting its SQL when ctx ends.
+func (d *DB) interruptible(ctx context.Context, c *sconn, fn func(c *sconn) error) error {
+	var fired sync.WaitGroup
+	fired.Add(1)
+	stop := context.AfterFunc(ctx, func() {
+		defer fired.Done()
+		tls := libc.NewTLS()
+		sqlite3.Xsqlite3_interrupt(tls, c.db)
+		tls.Close()
 	})
+	defer func() {
+		if !stop() {
+			// The interrupt ran or is running: wait, so it cannot hit
+			// the next user of this connection.
+			fired.Wait()
+		}
+	}()
+	err := fn(c)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("db: %w (%v)", ctx.Err(), err)
+	}
+	return err
 }

@@ -21,8 +21,12 @@ func inMode(c *sconn, m authMode, fn func() error) error {
 }
 
 // readTx runs fn inside a read transaction of c, so that every statement of
-// fn sees the same snapshot.
+// fn sees the same snapshot: the one open on c (a reader's kept snapshot),
+// else a new one.
 func readTx(c *sconn, fn func() error) error {
+	if !c.autocommit() {
+		return fn()
+	}
 	if err := inMode(c, authInternal, func() error { return c.exec("BEGIN") }); err != nil {
 		return fmt.Errorf("db: begin read: %w", err)
 	}
@@ -128,12 +132,8 @@ func (d *DB) Query(ctx context.Context, stmts []*command.Statement) ([]*command.
 			}
 			return nil
 		}
-		// One statement reads one snapshot by itself; several share an
-		// explicit read transaction.
-		if len(stmts) == 1 {
-			return run()
-		}
-		return readTx(c, run)
+		// withReader runs it in one read transaction.
+		return run()
 	})
 	if err != nil {
 		return nil, err

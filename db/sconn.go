@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -20,7 +21,8 @@ import (
 // sqlite3_stmt_readonly or the progress handler.
 //
 // An sconn is not safe for concurrent use: the writer's is used only by the
-// apply goroutine, a reader's only inside (*sql.Conn).Raw.
+// apply goroutine, a reader's only by the goroutine that took it from the
+// read pool.
 type sconn struct {
 	tls     *libc.TLS
 	db      uintptr
@@ -29,6 +31,9 @@ type sconn struct {
 	// stmts caches prepared read statements by SQL text (readers only):
 	// parsing is the largest cost of a point query.
 	stmts map[string]cachedStmt
+	// writes, on the writer only, is incremented before and after each
+	// statement it runs (see Kept snapshots in readers.go).
+	writes *atomic.Uint64
 }
 
 // cachedStmt is a prepared read statement and its classification.
@@ -330,6 +335,10 @@ func (c *sconn) row(stmt uintptr, n int) *command.Row {
 // rows are stepped through but not collected. The statement is reset (not
 // finalized) before returning.
 func (c *sconn) run(stmt uintptr, wantRows bool) (*command.Result, error) {
+	if c.writes != nil {
+		c.writes.Add(1)
+		defer c.writes.Add(1)
+	}
 	res := &command.Result{}
 	// changes() and last_insert_rowid() are connection-wide: only report
 	// them when this statement changed rows, or DDL would echo the last
