@@ -361,35 +361,11 @@ func (d *DB) onReader(ctx context.Context, fn func(c *sconn) error) error {
 	if err := d.keep(r); err != nil {
 		return err
 	}
-	if err = d.interruptible(ctx, r.c, fn); err != nil {
+	if err = r.interruptible(ctx, fn); err != nil {
 		// The transaction may be in any state after an error: end it.
 		if eerr := d.endRead(r); eerr != nil {
 			d.log.Warn("ending a read transaction after an error", "err", eerr)
 		}
-	}
-	return err
-}
-
-// interruptible runs fn on c, interrupting its SQL when ctx ends.
-func (d *DB) interruptible(ctx context.Context, c *sconn, fn func(c *sconn) error) error {
-	var fired sync.WaitGroup
-	fired.Add(1)
-	stop := context.AfterFunc(ctx, func() {
-		defer fired.Done()
-		tls := libc.NewTLS()
-		sqlite3.Xsqlite3_interrupt(tls, c.db)
-		tls.Close()
-	})
-	defer func() {
-		if !stop() {
-			// The interrupt ran or is running: wait, so it cannot hit
-			// the next user of this connection.
-			fired.Wait()
-		}
-	}()
-	err := fn(c)
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("db: %w (%v)", ctx.Err(), err)
 	}
 	return err
 }
