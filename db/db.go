@@ -327,6 +327,9 @@ func (d *DB) closeConns() error {
 // snapshots in readers.go). ctx's end interrupts the SQL in progress.
 func (d *DB) withReader(ctx context.Context, fn func(c *sconn) error) error {
 	return d.withReadPool(func(*sql.DB) error {
+		if onCaller(ctx) {
+			return d.onReader(ctx, fn)
+		}
 		var err error
 		if perr := d.warm.run(ctx, func() { err = d.onReader(ctx, fn) }); perr != nil {
 			return fmt.Errorf("db: waiting for a reader: %w", perr)

@@ -58,3 +58,16 @@ func (p *warmPool) close() {
 	close(p.jobs)
 	p.wg.Wait()
 }
+
+type onCallerKey struct{}
+
+// OnCaller returns ctx marked so that the reads made with it run on the
+// calling goroutine instead of being handed to a warm goroutine. It is for
+// callers that are long-lived, busy goroutines themselves (the rpc
+// package's pipeline workers), whose stacks stay grown: for them the
+// hand-off costs more than it saves.
+func OnCaller(ctx context.Context) context.Context {
+	return context.WithValue(ctx, onCallerKey{}, true)
+}
+
+func onCaller(ctx context.Context) bool { return ctx.Value(onCallerKey{}) != nil }

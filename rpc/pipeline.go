@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"rdb/db"
 	"rdb/rpc/client"
 	"rdb/rpc/rpcpb"
 )
@@ -150,6 +151,9 @@ func (s *Server) pipelineCall(ctx context.Context, c *rpcpb.PipelineCall, maxRep
 		defer cc.release()
 		ctx = cc
 	}
+	// Calls run on the pool's workers, whose stacks stay grown: reads run
+	// here rather than on one of the database's goroutines.
+	ctx = db.OnCaller(ctx)
 	reply := &rpcpb.PipelineReply{Id: c.GetId()}
 	method := rpcpb.DB_Pipeline_FullMethodName
 	var err error
@@ -206,66 +210,6 @@ func finishReply(reply *rpcpb.PipelineReply, err error, maxReply int) int {
 	st := status.Convert(err).Proto()
 	reply.Reply = &rpcpb.PipelineReply_Error{Error: &rpcpb.CallStatus{Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()}}
 	return reply.SizeVT()
-}
-
-// pipelineWorkers is the number of long-lived goroutines that run
-// pipeline calls. A fresh goroutine per call spent 8% of the leader's CPU
-// growing its stack (profile of c=64 inserts, issue 7); calls beyond the
-// workers still get a goroutine of their own.
-const pipelineWorkers = 128
-
-// workerPool runs functions on long-lived goroutines, started at the first
-// use and stopped by stop.
-type workerPool struct {
-	start   sync.Once
-	tasks   chan func()
-	wg      sync.WaitGroup
-	mu      sync.RWMutex // guards stopped, and tasks against a send after close
-	stopped bool
-}
-
-// run runs fn on an idle worker, or on a new goroutine if none is idle.
-func (p *workerPool) run(fn func()) {
-	p.start.Do(func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.stopped {
-			return
-		}
-		p.tasks = make(chan func())
-		p.wg.Add(pipelineWorkers)
-		for range pipelineWorkers {
-			go func() {
-				defer p.wg.Done()
-				for f := range p.tasks {
-					f()
-				}
-			}()
-		}
-	})
-	p.mu.RLock()
-	if !p.stopped && p.tasks != nil {
-		select {
-		case p.tasks <- fn:
-			p.mu.RUnlock()
-			return
-		default:
-		}
-	}
-	p.mu.RUnlock()
-	go fn()
-}
-
-// stop ends the workers once they finish what they run.
-func (p *workerPool) stop() {
-	p.start.Do(func() {}) // no workers after this
-	p.mu.Lock()
-	if !p.stopped && p.tasks != nil {
-		close(p.tasks)
-	}
-	p.stopped = true
-	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 // replyQueue collects the replies of a Pipeline stream for its sender.
