@@ -283,7 +283,7 @@ func (d *DB) closeConns() error {
 	var errs []error
 	if d.rdb != nil {
 		if d.readers != nil {
-			errs = append(errs, d.readers.close())
+			errs = append(errs, d.closeReaders(d.readers))
 			d.readers = nil
 		}
 		errs = append(errs, d.rdb.Close())

@@ -116,8 +116,8 @@
 // when its context is marked with OnCaller. A reader keeps its read
 // transaction open between queries while nothing is written, and a query
 // reuses it only when a new transaction would see the same data
-// (readers.go); a query's context is polled from SQLite's progress handler
-// (interrupt.go). Install (and a RESTORE_COMMIT) waits for them to finish
+// (readers.go); a query's context ending interrupts it (interrupt.go).
+// Install (and a RESTORE_COMMIT) waits for them to finish
 // and holds new ones back while it swaps the file. Close may be called
 // once everything else has returned; it is idempotent. Results returned
 // are owned by the caller.

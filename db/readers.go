@@ -48,10 +48,6 @@ type reader struct {
 	gen  uint64
 	// begin and commit are prepared BEGIN and COMMIT (0 until first used).
 	begin, commit uintptr
-	// slot identifies r to the progress handler; ctx is the context of the
-	// query running (see Interrupting reads in interrupt.go).
-	slot uintptr
-	ctx  context.Context
 }
 
 // readerPool holds the read connections: at most max, opened on first use.
@@ -127,7 +123,6 @@ func (d *DB) openReader(ctx context.Context, r *reader) error {
 		}
 		d.setLimits(c)
 		r.c = c
-		registerReader(r)
 		return nil
 	})
 	if err != nil {
@@ -138,14 +133,17 @@ func (d *DB) openReader(ctx context.Context, r *reader) error {
 	return nil
 }
 
-// close ends every reader's transaction and returns its connection to
+// closeReaders ends every reader's transaction and returns its connection to
 // database/sql. The caller holds rw exclusively, so no reader is in use.
-func (p *readerPool) close() error {
+func (d *DB) closeReaders(p *readerPool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var first error
 	for _, r := range p.all {
-		unregisterReader(r)
+		if r.open {
+			r.open = false
+			d.keptOpen.Add(-1) // closing the connection ends it
+		}
 		r.c.finalize(r.begin)
 		r.c.finalize(r.commit)
 		r.c.free()

@@ -108,11 +108,17 @@ func TestReaders_IdleSnapshotsReleased(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 50 {
-				mustQuery(t, d, "SELECT count(*) FROM b")
+				if _, err := d.Query(context.Background(), []*command.Statement{{Sql: "SELECT count(*) FROM b"}}); err != nil {
+					t.Error(err)
+					return
+				}
 			}
 		})
 	}
 	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 	if d.keptOpen.Load() == 0 {
 		t.Fatal("no reader kept a snapshot")
 	}

@@ -33,8 +33,8 @@
 // message each way; each call runs as the unary call it carries, on a
 // pooled worker goroutine (workers.go: the last idle first, so that a few
 // stay busy and keep the deep stacks reads need; reads run SQLite there,
-// db.OnCaller), with a deadline that costs no timer unless something waits
-// on it (callctx.go), and is answered as soon as it is done. The
+// db.OnCaller), with its own deadline, and is answered as soon as it is
+// done. The
 // server answers every call it started before it ends a stream, and Drain
 // ends streams on shutdown. docs/design.md ("Pipelined calls") has the
 // rules; client.Pipeline is the sending side, which forwarding uses too.

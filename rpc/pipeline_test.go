@@ -397,3 +397,36 @@ func TestPipelineHostileMessages(t *testing.T) {
 		}
 	}
 }
+
+// A call's timeout_ms ends a long read on the server: its context
+// compares the clock (no timer is armed for it) and the reader polls it
+// from SQLite's progress handler.
+func TestPipelineTimeoutInterruptsQuery(t *testing.T) {
+	addr, _ := pipelineServer(t, ServerConfig{}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := rpcpb.NewDBClient(dial(t, addr)).Pipeline(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forever := stmt("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c")
+	start := time.Now()
+	if err := st.Send(&rpcpb.PipelineRequest{Calls: []*rpcpb.PipelineCall{{Id: 1, TimeoutMs: 200, Call: &rpcpb.PipelineCall_Query{
+		Query: &rpcpb.QueryRequest{Statements: []*command.Statement{forever}, Consistency: rpcpb.Consistency_CONSISTENCY_NONE}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if len(resp.GetReplies()) != 1 {
+		t.Fatalf("%d replies", len(resp.GetReplies()))
+	}
+	if e := resp.GetReplies()[0].GetError(); codes.Code(e.GetCode()) != codes.DeadlineExceeded {
+		t.Fatalf("endless query with a 200 ms timeout: want DeadlineExceeded, got %v", e)
+	}
+	if took > 20*time.Second {
+		t.Fatalf("the query ran %v past a 200 ms timeout", took)
+	}
+}
