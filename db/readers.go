@@ -48,6 +48,10 @@ type reader struct {
 	gen  uint64
 	// begin and commit are prepared BEGIN and COMMIT (0 until first used).
 	begin, commit uintptr
+	// slot identifies r to the progress handler; ctx is the context of the
+	// query running (see Interrupting reads in interrupt.go).
+	slot uintptr
+	ctx  context.Context
 }
 
 // readerPool holds the read connections: at most max, opened on first use.
@@ -123,6 +127,7 @@ func (d *DB) openReader(ctx context.Context, r *reader) error {
 		}
 		d.setLimits(c)
 		r.c = c
+		registerReader(r)
 		return nil
 	})
 	if err != nil {
@@ -144,6 +149,7 @@ func (d *DB) closeReaders(p *readerPool) error {
 			r.open = false
 			d.keptOpen.Add(-1) // closing the connection ends it
 		}
+		unregisterReader(r)
 		r.c.finalize(r.begin)
 		r.c.finalize(r.commit)
 		r.c.free()

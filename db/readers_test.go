@@ -147,3 +147,52 @@ func TestReaders_IdleSnapshotsReleased(t *testing.T) {
 		t.Fatalf("no snapshot released: %+v", s)
 	}
 }
+
+// TestReaders_ShortDeadlinesStopRunawayQueries: runaway queries with
+// deadlines of a few milliseconds all end, while writes go on. An
+// interrupt that lands before the statement starts is forgotten by
+// SQLite; without the progress-handler poll some of these queries ran for
+// ever (and the test hangs until go test's timeout).
+func TestReaders_ShortDeadlinesStopRunawayQueries(t *testing.T) {
+	d := openTest(t)
+	mustApply(t, d, 1, execCmd(false, stmt(t, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)")))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	const runaway = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c) SELECT count(*) FROM c"
+	var wg sync.WaitGroup
+	var slow, runs atomic.Int64
+	for g := range 16 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				sql := "SELECT count(*) FROM t"
+				if (g+i)%3 == 0 {
+					sql = runaway
+				}
+				qctx, qcancel := context.WithTimeout(ctx, time.Duration(1+(g+i)%5)*time.Millisecond)
+				start := time.Now()
+				_, err := d.Query(qctx, []*command.Statement{{Sql: sql}})
+				qcancel()
+				if sql == runaway && err == nil {
+					t.Error("a runaway query returned without error")
+					return
+				}
+				if time.Since(start) > 5*time.Second {
+					slow.Add(1)
+				}
+				runs.Add(1)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := uint64(2); ctx.Err() == nil; i++ {
+			if _, err := d.Apply(context.Background(), Entry{Index: i, Command: execCmd(false, stmt(t, "INSERT INTO t(v) VALUES(1)"))}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	if slow.Load() > 0 {
+		t.Fatalf("%d of %d queries took over 5 s with deadlines of 1-5 ms", slow.Load(), runs.Load())
+	}
+}
