@@ -22,11 +22,10 @@ import (
 // instructions, as the modernc driver does for its own queries.
 
 // readerSlots maps the progress handler's argument to its reader: C code
-// cannot hold Go pointers.
+// cannot hold Go pointers. Slots are never reused.
 var readerSlots struct {
 	mu   sync.RWMutex
-	next uintptr
-	free []uintptr
+	last uintptr
 	m    map[uintptr]*reader
 }
 
@@ -37,21 +36,14 @@ func registerReader(r *reader) {
 	if readerSlots.m == nil {
 		readerSlots.m = map[uintptr]*reader{}
 	}
-	var slot uintptr
-	if n := len(readerSlots.free); n > 0 {
-		slot = readerSlots.free[n-1]
-		readerSlots.free = readerSlots.free[:n-1]
-	} else {
-		readerSlots.next++
-		slot = readerSlots.next
-	}
-	readerSlots.m[slot] = r
+	readerSlots.last++
+	r.slot = readerSlots.last
+	readerSlots.m[r.slot] = r
 	readerSlots.mu.Unlock()
-	r.slot = slot
-	sqlite3.Xsqlite3_progress_handler(r.c.tls, r.c.db, progressPeriod, cFuncPointer(readerProgress), slot)
+	sqlite3.Xsqlite3_progress_handler(r.c.tls, r.c.db, progressPeriod, cFuncPointer(readerProgress), r.slot)
 }
 
-// unregisterReader removes r's progress handler and frees its slot.
+// unregisterReader removes r's progress handler and its slot.
 func unregisterReader(r *reader) {
 	if r.slot == 0 {
 		return
@@ -59,7 +51,6 @@ func unregisterReader(r *reader) {
 	sqlite3.Xsqlite3_progress_handler(r.c.tls, r.c.db, 0, 0, 0)
 	readerSlots.mu.Lock()
 	delete(readerSlots.m, r.slot)
-	readerSlots.free = append(readerSlots.free, r.slot)
 	readerSlots.mu.Unlock()
 	r.slot = 0
 }

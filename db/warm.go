@@ -38,16 +38,10 @@ func (p *warmPool) run(ctx context.Context, fn func()) error {
 		defer close(done)
 		fn()
 	}
-	// A goroutine is usually idle: only wait on ctx (which makes it build
-	// its Done channel) when none is.
 	select {
 	case p.jobs <- job:
-	default:
-		select {
-		case p.jobs <- job:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
 	<-done
 	return nil

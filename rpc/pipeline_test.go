@@ -344,13 +344,7 @@ func TestPipelineDrain(t *testing.T) {
 // InvalidArgument after the calls before it are answered; a call without
 // a request, or with a timeout that would overflow, gets a clear answer.
 func TestPipelineHostileMessages(t *testing.T) {
-	addr, _ := pipelineServer(t, ServerConfig{}, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := rpcpb.NewDBClient(dial(t, addr)).Pipeline(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := rawPipeline(t, 10*time.Second)
 	exec := func(id uint64, sql string, timeoutMs int64) *rpcpb.PipelineCall {
 		return &rpcpb.PipelineCall{Id: id, TimeoutMs: timeoutMs, Call: &rpcpb.PipelineCall_Execute{Execute: &rpcpb.ExecuteRequest{
 			Statements: []*command.Statement{stmt(sql)}}}}
@@ -398,17 +392,9 @@ func TestPipelineHostileMessages(t *testing.T) {
 	}
 }
 
-// A call's timeout_ms ends a long read on the server: its context
-// compares the clock (no timer is armed for it) and the reader polls it
-// from SQLite's progress handler.
+// A call's timeout_ms ends a long read on the server.
 func TestPipelineTimeoutInterruptsQuery(t *testing.T) {
-	addr, _ := pipelineServer(t, ServerConfig{}, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := rpcpb.NewDBClient(dial(t, addr)).Pipeline(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := rawPipeline(t, 30*time.Second)
 	forever := stmt("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c")
 	start := time.Now()
 	if err := st.Send(&rpcpb.PipelineRequest{Calls: []*rpcpb.PipelineCall{{Id: 1, TimeoutMs: 200, Call: &rpcpb.PipelineCall_Query{
@@ -429,4 +415,18 @@ func TestPipelineTimeoutInterruptsQuery(t *testing.T) {
 	if took > 20*time.Second {
 		t.Fatalf("the query ran %v past a 200 ms timeout", took)
 	}
+}
+
+// rawPipeline opens a Pipeline stream, with no client library in between,
+// to a new test server; the stream ends after timeout.
+func rawPipeline(t *testing.T, timeout time.Duration) rpcpb.DB_PipelineClient {
+	t.Helper()
+	addr, _ := pipelineServer(t, ServerConfig{}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	st, err := rpcpb.NewDBClient(dial(t, addr)).Pipeline(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
