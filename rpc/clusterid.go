@@ -38,7 +38,7 @@ func checkCluster(ctx context.Context, node ClusterChecker, who string) error {
 		return status.Errorf(codes.InvalidArgument, "%s %v", who, err)
 	}
 	if err := node.CheckClusterID(id); err != nil {
-		return status.Error(codes.FailedPrecondition, userMessage(err))
+		return client.ErrorWithReason(codes.FailedPrecondition, userMessage(err), client.ReasonWrongCluster)
 	}
 	return nil
 }

@@ -64,7 +64,7 @@ func toStatus(err error) error {
 	case errors.Is(err, cluster.ErrRemovedMember), errors.Is(err, cluster.ErrRemoved):
 		return status.Error(codes.PermissionDenied, userMessage(err))
 	case errors.Is(err, cluster.ErrWrongCluster):
-		return status.Error(codes.FailedPrecondition, userMessage(err))
+		return client.ErrorWithReason(codes.FailedPrecondition, userMessage(err), client.ReasonWrongCluster)
 	case errors.Is(err, cluster.ErrStale):
 		return status.Error(codes.FailedPrecondition, userMessage(err))
 	case errors.Is(err, context.DeadlineExceeded):

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -27,15 +28,20 @@ import (
 type followerNode struct {
 	*fuzzNode
 	leaderAddr string
+	clusterID  uint64
 }
 
 func (n *followerNode) ID() uint64               { return 2 }
+func (n *followerNode) ClusterID() uint64        { return n.clusterID }
 func (n *followerNode) IsLeader() bool           { return false }
 func (n *followerNode) Leader() (uint64, string) { return 1, n.leaderAddr }
 func (n *followerNode) Status(context.Context) (cluster.Status, error) {
 	return cluster.Status{ID: 2}, nil
 }
 func (n *followerNode) Execute(context.Context, []*command.Statement, bool) (*cluster.WriteResult, error) {
+	return nil, cluster.ErrNotLeader
+}
+func (n *followerNode) StrongQuery(context.Context, []*command.Statement) (*cluster.WriteResult, error) {
 	return nil, cluster.ErrNotLeader
 }
 
@@ -145,6 +151,86 @@ func TestPipelineForwardToGoneLeader(t *testing.T) {
 	_, err := p.Execute(ctx, &rpcpb.ExecuteRequest{Statements: []*command.Statement{stmt("INSERT INTO t(id) VALUES(1)")}})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("insert through a follower whose leader is gone: want Unavailable, got %v", err)
+	}
+}
+
+// strangerNode leads a cluster of its own, with another cluster id than
+// the follower that forwards to it: as cluster.Node does, it refuses
+// calls that name another cluster.
+type strangerNode struct {
+	*fuzzNode
+	clusterID uint64
+}
+
+func (n *strangerNode) ClusterID() uint64 { return n.clusterID }
+func (n *strangerNode) CheckClusterID(other uint64) error {
+	if other != 0 && other != n.clusterID {
+		return fmt.Errorf("%w: this node belongs to cluster %s, the other side to cluster %s",
+			cluster.ErrWrongCluster, cluster.FormatClusterID(n.clusterID), cluster.FormatClusterID(other))
+	}
+	return nil
+}
+
+// A follower whose idea of the leader is out of date, so that it forwards
+// to a node of another cluster that took the leader's address, has its
+// forwarded calls refused there, whichever way they go (a follower's
+// Pipeline hand-over, a unary write, a strong read), and answers the
+// client Unavailable, not applied, so that the client tries again: the
+// stranger runs none of them.
+func TestForwardedCallsAreRefusedByAnotherCluster(t *testing.T) {
+	stranger := &strangerNode{fuzzNode: &fuzzNode{db: openTestDB(t)}, clusterID: 0xb}
+	strangerAddr, _, _ := serveNode(t, ServerConfig{}, stranger, nil,
+		grpc.ChainUnaryInterceptor(ClusterIDUnaryInterceptor(stranger)), grpc.ChainStreamInterceptor(ClusterIDStreamInterceptor(stranger)))
+	followerAddr, _, _ := serveNode(t, ServerConfig{}, &followerNode{fuzzNode: &fuzzNode{db: openTestDB(t)}, leaderAddr: strangerAddr, clusterID: 0xa}, nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p := client.NewPipeline(dial(t, followerAddr), metadata.MD{}, 64<<20)
+	t.Cleanup(p.Close)
+	unary := rpcpb.NewDBClient(dial(t, followerAddr))
+	create := []*command.Statement{stmt("CREATE TABLE t(id INTEGER PRIMARY KEY)")}
+	calls := map[string]func() error{
+		"pipelined write": func() error {
+			_, err := p.Execute(ctx, &rpcpb.ExecuteRequest{Statements: create})
+			return err
+		},
+		"unary write": func() error {
+			_, err := unary.Execute(ctx, &rpcpb.ExecuteRequest{Statements: create})
+			return err
+		},
+		"unary request": func() error {
+			_, err := unary.Request(ctx, &rpcpb.RequestRequest{Statements: create})
+			return err
+		},
+		"strong read": func() error {
+			_, err := unary.Query(ctx, &rpcpb.QueryRequest{Statements: []*command.Statement{stmt("SELECT 1")}, Consistency: rpcpb.Consistency_CONSISTENCY_STRONG})
+			return err
+		},
+		"weak read": func() error {
+			_, err := p.Query(ctx, &rpcpb.QueryRequest{Statements: []*command.Statement{stmt("SELECT 1")}, Consistency: rpcpb.Consistency_CONSISTENCY_WEAK})
+			return err
+		},
+	}
+	for name, call := range calls {
+		// The first pipelined call may take the usual path while the
+		// connection to the stranger is set up; later ones are handed
+		// over: try each twice.
+		for range 2 {
+			err := call()
+			if status.Code(err) != codes.Unavailable || !client.IsNotApplied(err) || !strings.Contains(err.Error(), "another cluster") {
+				t.Errorf("%s through a follower whose leader's address is another cluster's: %v, want Unavailable, not applied, naming another cluster", name, err)
+			}
+		}
+	}
+	if n := stranger.calls.Load(); n != 0 {
+		t.Errorf("the stranger ran %d forwarded calls", n)
+	}
+	tables, err := stranger.db.Query(ctx, []*command.Statement{stmt("SELECT count(*) FROM sqlite_master WHERE name = 't'")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tables[0].GetRows()[0].GetValues()[0].GetInteger(); n != 0 {
+		t.Errorf("the stranger holds table t")
 	}
 }
 

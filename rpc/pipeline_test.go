@@ -38,12 +38,13 @@ func pipelineServer(t *testing.T, cfg ServerConfig, register func(*grpc.Server, 
 	return addr, srv
 }
 
-// serveNode serves a Server over node on a loopback port until the test
-// ends; stop ends it sooner (and may be called again).
-func serveNode(t *testing.T, cfg ServerConfig, node Node, register func(*grpc.Server, *Server)) (addr string, srv *Server, stop func()) {
+// serveNode serves a Server over node on a loopback port, with the gRPC
+// server options opts, until the test ends; stop ends it sooner (and may
+// be called again).
+func serveNode(t *testing.T, cfg ServerConfig, node Node, register func(*grpc.Server, *Server), opts ...grpc.ServerOption) (addr string, srv *Server, stop func()) {
 	t.Helper()
 	srv = NewServer(cfg, node)
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(srv.MaxRecvMsgSize()))
+	g := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(srv.MaxRecvMsgSize()))...)
 	if register == nil {
 		rpcpb.RegisterDBServer(g, srv)
 	} else {

@@ -26,6 +26,10 @@ import (
 // satisfies it.
 type Node interface {
 	ID() uint64
+	// ClusterID is the id of the node's cluster (0: unknown); calls the
+	// node forwards carry it, so that a node of another cluster that
+	// took the leader's address refuses them.
+	ClusterID() uint64
 	Execute(ctx context.Context, stmts []*command.Statement, transaction bool) (*cluster.WriteResult, error)
 	StrongQuery(ctx context.Context, stmts []*command.Statement) (*cluster.WriteResult, error)
 	ReadIndex(ctx context.Context) (uint64, error)
@@ -297,7 +301,7 @@ func (s *Server) read(ctx context.Context, stmts []*command.Statement, level rpc
 			}
 			resp, err := s.forwarder(cc).Query(fctx, &rpcpb.QueryRequest{Statements: stmts, Consistency: level, MinIndex: minIndex})
 			if err != nil {
-				return readResult{}, 0, err
+				return readResult{}, 0, forwardError(err)
 			}
 			// The leader answered after applying the query's entry; this
 			// node may not have applied it yet, which is fine: the rows
@@ -332,7 +336,8 @@ func (s *Server) forwardWeak(ctx context.Context, stmts []*command.Statement, mi
 	if err != nil {
 		return nil, err
 	}
-	return s.forwarder(cc).Query(fctx, &rpcpb.QueryRequest{Statements: stmts, Consistency: rpcpb.Consistency_CONSISTENCY_WEAK, MinIndex: minIndex})
+	resp, err := s.forwarder(cc).Query(fctx, &rpcpb.QueryRequest{Statements: stmts, Consistency: rpcpb.Consistency_CONSISTENCY_WEAK, MinIndex: minIndex})
+	return resp, forwardError(err)
 }
 
 // leaderReadyTimeout bounds the wait for a connection to the leader.
@@ -360,16 +365,36 @@ func (s *Server) leaderConn(ctx context.Context) (*grpc.ClientConn, context.Cont
 	if err := client.WaitConnected(ctx, cc, leaderReadyTimeout); err != nil {
 		return nil, nil, client.ErrorWithReason(codes.Unavailable, fmt.Sprintf("leader at %s is %v", addr, err), client.ReasonNotApplied)
 	}
-	return cc, metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), nil
+	return cc, metadata.NewOutgoingContext(ctx, s.forwardMetadata()), nil
+}
+
+// forwardMetadata is the metadata of every call this node forwards: the
+// mark that stops a second forward and, when the node knows it, its
+// cluster id, so that a node of another cluster that answers at the
+// leader's address (the leader died and a stranger took its ports before
+// the election) refuses the call instead of running it.
+func (s *Server) forwardMetadata() metadata.MD {
+	md := metadata.Pairs(forwardedKey, "1")
+	if id := s.node.ClusterID(); id != 0 {
+		md.Set(client.MetadataClusterID, cluster.FormatClusterID(id))
+	}
+	return md
 }
 
 // forwardError passes on the error of a call forwarded to the leader,
 // marking it NOT_APPLIED when the call never reached the leader (its
-// connection failed between leaderConn's check and the call), so that
-// clients may send it again.
+// connection failed between leaderConn's check and the call) or reached
+// a node of another cluster that refused it, so that clients may send it
+// again: the client did nothing wrong, this node's idea of the leader is
+// out of date.
 func forwardError(err error) error {
-	if err != nil && client.NotSent(err) {
+	switch {
+	case err == nil:
+		return nil
+	case client.NotSent(err):
 		return client.ErrorWithReason(codes.Unavailable, "leader not reachable: "+status.Convert(err).Message(), client.ReasonNotApplied)
+	case client.IsWrongCluster(err):
+		return client.ErrorWithReason(codes.Unavailable, "the leader's address answers for another cluster: "+status.Convert(err).Message(), client.ReasonNotApplied)
 	}
 	return err
 }
@@ -417,7 +442,7 @@ func (s *Server) forwarder(cc *grpc.ClientConn) *client.Pipeline {
 	defer s.mu.Unlock()
 	p, ok := s.pipes[cc.Target()]
 	if !ok {
-		p = client.NewPipeline(cc, metadata.Pairs(forwardedKey, "1"), forwardMaxRecv)
+		p = client.NewPipeline(cc, s.forwardMetadata(), forwardMaxRecv)
 		s.pipes[cc.Target()] = p
 	}
 	return p

@@ -28,7 +28,8 @@ type fuzzNode struct {
 	calls atomic.Int64 // calls that got past the server's request checks
 }
 
-func (n *fuzzNode) ID() uint64 { return 1 }
+func (n *fuzzNode) ID() uint64        { return 1 }
+func (n *fuzzNode) ClusterID() uint64 { return 0 }
 
 func (n *fuzzNode) apply(ctx context.Context, typ command.CommandType, stmts []*command.Statement, tx bool) (*cluster.WriteResult, error) {
 	n.mu.Lock()

@@ -19,6 +19,10 @@ const (
 	// ReasonOutcomeUnknown: the write was proposed but its outcome is not
 	// known (leader lost, timeout); it may still be committed.
 	ReasonOutcomeUnknown = "OUTCOME_UNKNOWN"
+	// ReasonWrongCluster: the node belongs to another cluster than the
+	// one the call names (Config.ClusterID, or the cluster of the node
+	// that forwarded it); it refused the call, which did not take effect.
+	ReasonWrongCluster = "WRONG_CLUSTER"
 )
 
 var (
@@ -49,6 +53,13 @@ func reason(err error) string {
 // (reason NOT_APPLIED), or it never left this process (NotSent).
 func IsNotApplied(err error) bool {
 	return reason(err) == ReasonNotApplied || NotSent(err)
+}
+
+// IsWrongCluster reports whether err is a node's refusal of a call that
+// names another cluster (reason WRONG_CLUSTER): the endpoint answers for a
+// different cluster than the caller's. The call did not take effect.
+func IsWrongCluster(err error) bool {
+	return reason(err) == ReasonWrongCluster
 }
 
 // dialFailure is how gRPC-Go describes a call that failed because no
