@@ -131,6 +131,9 @@ type DB struct {
 	releaserDone chan struct{}
 	// warm runs reads on long-lived goroutines (see warmPool).
 	warm *warmPool
+	// watch interrupts reads whose context ended (see Interrupting reads
+	// in interrupt.go).
+	watch *watchdog
 }
 
 // Open opens (creating if needed) the database at cfg.Path, configures the
@@ -142,6 +145,7 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	cfg = cfg.withDefaults()
 	d := &DB{cfg: cfg, log: cfg.Logger, cache: map[string]uintptr{}, icache: map[string]uintptr{}}
 	d.warm = newWarmPool(cfg.MaxReaders)
+	d.watch = newWatchdog()
 	d.releaseWake, d.stopReleaser, d.releaserDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(d.releaserDone)
@@ -268,6 +272,7 @@ func (d *DB) Close() error {
 	if d.warm != nil {
 		d.warm.close()
 	}
+	d.watch.close()
 	if d.vfs != nil {
 		d.vfs.close()
 	}
@@ -364,7 +369,7 @@ func (d *DB) onReader(ctx context.Context, fn func(c *sconn) error) error {
 	if err := d.keep(r); err != nil {
 		return err
 	}
-	if err = r.interruptible(ctx, fn); err != nil {
+	if err = r.interruptible(d.watch, ctx, fn); err != nil {
 		// The transaction may be in any state after an error: end it.
 		if eerr := d.endRead(r); eerr != nil {
 			d.log.Warn("ending a read transaction after an error", "err", eerr)

@@ -48,10 +48,15 @@ type reader struct {
 	gen  uint64
 	// begin and commit are prepared BEGIN and COMMIT (0 until first used).
 	begin, commit uintptr
-	// slot identifies r to the progress handler; ctx is the context of the
-	// query running (see Interrupting reads in interrupt.go).
+	// slot identifies r to the progress handler (see Interrupting reads
+	// in interrupt.go).
 	slot uintptr
-	ctx  context.Context
+	// mu guards ctx, the context of the query running (nil between
+	// queries), and interrupted, set once the watchdog interrupted it. The
+	// goroutine that runs the query reads ctx without mu.
+	mu          sync.Mutex
+	ctx         context.Context
+	interrupted bool
 }
 
 // readerPool holds the read connections: at most max, opened on first use.
@@ -128,6 +133,7 @@ func (d *DB) openReader(ctx context.Context, r *reader) error {
 		d.setLimits(c)
 		r.c = c
 		registerReader(r)
+		d.watch.add(r)
 		return nil
 	})
 	if err != nil {
@@ -149,6 +155,7 @@ func (d *DB) closeReaders(p *readerPool) error {
 			r.open = false
 			d.keptOpen.Add(-1) // closing the connection ends it
 		}
+		d.watch.remove(r)
 		unregisterReader(r)
 		r.c.finalize(r.begin)
 		r.c.finalize(r.commit)

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"modernc.org/libc"
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"rdb/command"
 )
 
@@ -151,8 +154,10 @@ func TestReaders_IdleSnapshotsReleased(t *testing.T) {
 // TestReaders_ShortDeadlinesStopRunawayQueries: runaway queries with
 // deadlines of a few milliseconds all end, while writes go on. An
 // interrupt that lands before the statement starts is forgotten by
-// SQLite; without the progress-handler poll some of these queries ran for
-// ever (and the test hangs until go test's timeout).
+// SQLite; with a single interrupt per query and no progress-handler poll
+// some of these queries ran for ever (and the test hangs until go test's
+// timeout). Each of the two means alone (the poll, the watchdog's
+// repeated interrupts) passes it.
 func TestReaders_ShortDeadlinesStopRunawayQueries(t *testing.T) {
 	d := openTest(t)
 	mustApply(t, d, 1, execCmd(false, stmt(t, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)")))
@@ -195,4 +200,60 @@ func TestReaders_ShortDeadlinesStopRunawayQueries(t *testing.T) {
 	if slow.Load() > 0 {
 		t.Fatalf("%d of %d queries took over 5 s with deadlines of 1-5 ms", slow.Load(), runs.Load())
 	}
+}
+
+// TestWatchdog_InterruptsEndedQueries: the watchdog interrupts the
+// connection of a query whose context has ended, also after it went to
+// sleep for want of running queries (the query's start wakes it), and
+// counts each such query once.
+func TestWatchdog_InterruptsEndedQueries(t *testing.T) {
+	d := openTest(t)
+	r, err := d.getReader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.putReader(r)
+	tls := libc.NewTLS()
+	defer tls.Close()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within 20 s", what)
+			}
+		}
+	}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for round := uint64(1); round <= 2; round++ {
+		if round == 2 {
+			waitFor("sleep of the watchdog", d.watch.asleep.Load)
+		}
+		r.setQuery(ended)
+		d.watch.started()
+		waitFor("interrupt", func() bool { return sqlite3.Xsqlite3_is_interrupted(tls, r.c.db) != 0 })
+		waitFor("count", func() bool { return d.InterruptedReads() == round })
+		r.setQuery(nil)
+		// The flag is cleared when the connection's next statement
+		// (here the BEGIN of a read transaction) starts.
+		if err := d.keep(r); err != nil {
+			t.Fatal(err)
+		}
+		if sqlite3.Xsqlite3_is_interrupted(tls, r.c.db) != 0 {
+			t.Fatal("the interrupt outlived the query")
+		}
+		if err := d.endRead(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A running query whose context has not ended is left alone.
+	live, stop := context.WithCancel(context.Background())
+	defer stop()
+	r.setQuery(live)
+	d.watch.started()
+	time.Sleep(10 * watchdogPeriod) // (checks that nothing happens)
+	if sqlite3.Xsqlite3_is_interrupted(tls, r.c.db) != 0 || d.InterruptedReads() != 2 {
+		t.Fatal("the watchdog interrupted a live query")
+	}
+	r.setQuery(nil)
 }

@@ -145,12 +145,12 @@ func errDraining() error {
 
 // pipelineCall runs one call and returns its reply and the reply's size.
 func (s *Server) pipelineCall(ctx context.Context, c *rpcpb.PipelineCall, maxReply int) (*rpcpb.PipelineReply, int) {
-	if ms := callTimeoutMs(c); ms > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
-		defer cancel()
-	}
 	start := time.Now()
+	if ms := callTimeoutMs(c); ms > 0 {
+		cc := newCallContext(ctx, start.Add(time.Duration(ms)*time.Millisecond))
+		defer cc.release()
+		ctx = cc
+	}
 	// Calls run on the pool's workers, whose stacks stay grown: reads run
 	// here rather than on one of the database's goroutines.
 	ctx = db.OnCaller(ctx)
