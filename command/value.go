@@ -5,20 +5,60 @@ import (
 	"math"
 )
 
+// The constructors allocate a Value together with its kind, as one
+// object: a result's values cost half the allocations (issue 7: they were
+// a tenth of a node's allocations under point reads). The Value stays
+// valid for as long as it is referenced, like any other.
+
 // Null returns a NULL Value.
-func Null() *Value { return &Value{Kind: &Value_Null{Null: true}} }
+func Null() *Value {
+	p := &struct {
+		v Value
+		k Value_Null
+	}{k: Value_Null{Null: true}}
+	p.v.Kind = &p.k
+	return &p.v
+}
 
 // Integer returns an INTEGER Value.
-func Integer(v int64) *Value { return &Value{Kind: &Value_Integer{Integer: v}} }
+func Integer(v int64) *Value {
+	p := &struct {
+		v Value
+		k Value_Integer
+	}{k: Value_Integer{Integer: v}}
+	p.v.Kind = &p.k
+	return &p.v
+}
 
 // Real returns a REAL Value.
-func Real(v float64) *Value { return &Value{Kind: &Value_Real{Real: v}} }
+func Real(v float64) *Value {
+	p := &struct {
+		v Value
+		k Value_Real
+	}{k: Value_Real{Real: v}}
+	p.v.Kind = &p.k
+	return &p.v
+}
 
 // Text returns a TEXT Value.
-func Text(v string) *Value { return &Value{Kind: &Value_Text{Text: v}} }
+func Text(v string) *Value {
+	p := &struct {
+		v Value
+		k Value_Text
+	}{k: Value_Text{Text: v}}
+	p.v.Kind = &p.k
+	return &p.v
+}
 
 // Blob returns a BLOB Value.
-func Blob(v []byte) *Value { return &Value{Kind: &Value_Blob{Blob: v}} }
+func Blob(v []byte) *Value {
+	p := &struct {
+		v Value
+		k Value_Blob
+	}{k: Value_Blob{Blob: v}}
+	p.v.Kind = &p.k
+	return &p.v
+}
 
 // IsNull reports whether v is NULL (nil, no kind, or the null kind).
 func (v *Value) IsNull() bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -256,4 +257,37 @@ func TestWatchdog_InterruptsEndedQueries(t *testing.T) {
 		t.Fatal("the watchdog interrupted a live query")
 	}
 	r.setQuery(nil)
+}
+
+// TestColumns_FollowSchemaChanges: a cached statement that a schema change
+// made SQLite prepare again reports its new columns, in names and in row
+// values (before 2026-11-27 `SELECT *` after ADD COLUMN kept returning the
+// old columns alone until the statement left the cache); results share
+// names and types only while they stay the same, and earlier results keep
+// theirs.
+func TestColumns_FollowSchemaChanges(t *testing.T) {
+	d, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "db.sqlite"), MaxReaders: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	names := func(r *command.Result) string { return fmt.Sprint(r.GetColumns(), r.GetTypes()) }
+	mustApply(t, d, 1, execCmd(false, stmt(t, "CREATE TABLE t(a INTEGER)"), stmt(t, "INSERT INTO t VALUES(1)")))
+	first := mustQuery(t, d, "SELECT * FROM t")
+	again := mustQuery(t, d, "SELECT * FROM t")
+	if names(first) != "[a] [INTEGER]" || names(again) != names(first) {
+		t.Fatalf("columns %s then %s, want [a] [INTEGER]", names(first), names(again))
+	}
+	mustApply(t, d, 2, execCmd(false, stmt(t, "ALTER TABLE t ADD COLUMN b TEXT")))
+	added := mustQuery(t, d, "SELECT * FROM t")
+	if got := names(added); got != "[a b] [INTEGER TEXT]" || len(added.GetRows()[0].GetValues()) != 2 {
+		t.Fatalf("after ADD COLUMN: %s with a row of %d values, want [a b] [INTEGER TEXT] and 2", got, len(added.GetRows()[0].GetValues()))
+	}
+	mustApply(t, d, 3, execCmd(false, stmt(t, "DROP TABLE t"), stmt(t, "CREATE TABLE t(a BLOB, c REAL)")))
+	if got := names(mustQuery(t, d, "SELECT * FROM t")); got != "[a c] [BLOB REAL]" {
+		t.Fatalf("after the table was made again: %s, want [a c] [BLOB REAL]", got)
+	}
+	if names(first) != "[a] [INTEGER]" {
+		t.Fatalf("an earlier result's columns changed to %s", names(first))
+	}
 }

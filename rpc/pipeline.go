@@ -40,7 +40,10 @@ const pipelineMaxReplyBatch = 1 << 20
 // ready. Before it ends the stream, the server answers every call it has
 // started, so calls without a reply did not run.
 func (s *Server) Pipeline(st rpcpb.DB_PipelineServer) error {
-	ctx := st.Context()
+	// Calls run on the pool's workers, whose stacks stay grown: reads run
+	// there rather than on one of the database's goroutines (marked once
+	// per stream, not per call).
+	ctx := db.OnCaller(st.Context())
 	if err := st.SendHeader(metadata.Pairs(client.MetadataPipelineMaxRequest, strconv.Itoa(s.MaxRecvMsgSize()))); err != nil {
 		return err
 	}
@@ -79,6 +82,12 @@ func (s *Server) Pipeline(st rpcpb.DB_PipelineServer) error {
 
 	running := make(chan struct{}, pipelineMaxRunning)
 	var calls sync.WaitGroup
+	// reply delivers a call's reply (one closure per stream, not per call).
+	reply := func(r *rpcpb.PipelineReply, size int) {
+		<-running
+		out.push(r, size)
+		calls.Done()
+	}
 	var endErr error
 receive:
 	for {
@@ -116,11 +125,6 @@ receive:
 				break receive
 			}
 			calls.Add(1)
-			reply := func(r *rpcpb.PipelineReply, size int) {
-				<-running
-				out.push(r, size)
-				calls.Done()
-			}
 			if !forwardedStream && s.forwardCall(ctx, c, maxReply, reply) {
 				continue
 			}
@@ -144,6 +148,7 @@ func errDraining() error {
 }
 
 // pipelineCall runs one call and returns its reply and the reply's size.
+// ctx is the stream's, marked db.OnCaller.
 func (s *Server) pipelineCall(ctx context.Context, c *rpcpb.PipelineCall, maxReply int) (*rpcpb.PipelineReply, int) {
 	start := time.Now()
 	if ms := callTimeoutMs(c); ms > 0 {
@@ -151,9 +156,6 @@ func (s *Server) pipelineCall(ctx context.Context, c *rpcpb.PipelineCall, maxRep
 		defer cc.release()
 		ctx = cc
 	}
-	// Calls run on the pool's workers, whose stacks stay grown: reads run
-	// here rather than on one of the database's goroutines.
-	ctx = db.OnCaller(ctx)
 	reply := &rpcpb.PipelineReply{Id: c.GetId()}
 	method := rpcpb.DB_Pipeline_FullMethodName
 	var err error
