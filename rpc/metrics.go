@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,16 @@ type Metrics struct {
 	// forwarded counts the Execute calls of Pipeline streams a follower
 	// handed straight to its pipeline to the leader (forwardCall).
 	forwarded prometheus.Counter
+	// byMethod caches, by method, its latency observer and its counter of
+	// successful calls (method -> *methodMetrics): looking them up by
+	// label values on every call was 4% of a node's CPU under point reads
+	// (issue 7).
+	byMethod sync.Map
+}
+
+type methodMetrics struct {
+	latency prometheus.Observer
+	ok      prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them on reg (if not nil).
@@ -60,7 +71,21 @@ func (m *Metrics) observe(method string, d time.Duration, err error) {
 
 // observeCode records one call of method that ended with code.
 func (m *Metrics) observeCode(method string, d time.Duration, code codes.Code) {
-	m.latency.WithLabelValues(method).Observe(d.Seconds())
+	mm, ok := m.byMethod.Load(method)
+	if !ok {
+		// Methods are the server's own (a few constants and gRPC's
+		// registered methods), so the cache stays small.
+		mm, _ = m.byMethod.LoadOrStore(method, &methodMetrics{
+			latency: m.latency.WithLabelValues(method),
+			ok:      m.requests.WithLabelValues(method, codes.OK.String()),
+		})
+	}
+	c := mm.(*methodMetrics)
+	c.latency.Observe(d.Seconds())
+	if code == codes.OK {
+		c.ok.Inc()
+		return
+	}
 	m.requests.WithLabelValues(method, code.String()).Inc()
 }
 

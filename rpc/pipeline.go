@@ -59,27 +59,6 @@ func (s *Server) Pipeline(st rpcpb.DB_PipelineServer) error {
 	out := newReplyQueue()
 	sent := make(chan error, 1)
 	go func() { sent <- out.sendAll(st) }()
-	// The reader owns Recv, so that the handler can stop reading when the
-	// server drains; it ends with the stream.
-	reqs := make(chan *rpcpb.PipelineRequest)
-	readErr := make(chan error, 1)
-	handlerDone := make(chan struct{})
-	defer close(handlerDone)
-	go func() {
-		for {
-			req, err := st.Recv()
-			if err != nil {
-				readErr <- err
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-handlerDone:
-				return
-			}
-		}
-	}()
-
 	running := make(chan struct{}, pipelineMaxRunning)
 	var calls sync.WaitGroup
 	// reply delivers a call's reply (one closure per stream, not per call).
@@ -88,49 +67,80 @@ func (s *Server) Pipeline(st rpcpb.DB_PipelineServer) error {
 		out.push(r, size)
 		calls.Done()
 	}
-	var endErr error
-receive:
-	for {
-		var req *rpcpb.PipelineRequest
-		// Draining takes precedence over a message already waiting.
+	// The reader owns Recv and starts the calls of each message itself
+	// (handing each message to this goroutine first cost a goroutine
+	// wake-up per message, issue 7). This goroutine waits for the reader
+	// to end or the server to drain, then stops the reader from starting
+	// more calls (stopped, under mu) and answers those started. readEnd
+	// gets the reader's one error (nil: it was stopped).
+	var mu sync.Mutex
+	stopped := false
+	start := func(c *rpcpb.PipelineCall) error {
 		select {
-		case <-s.draining:
-			endErr = errDraining()
-			break receive
-		default:
+		case running <- struct{}{}:
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
 		}
-		select {
-		case req = <-reqs:
-		case err := <-readErr:
-			if !errors.Is(err, io.EOF) {
-				endErr = err
-			}
-			break receive
-		case <-s.draining:
-			endErr = errDraining()
-			break receive
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			<-running
+			return nil
 		}
-		if n := len(req.GetCalls()); n > pipelineMaxCalls {
-			endErr = status.Errorf(codes.InvalidArgument, "pipeline message of %d calls: at most %d", n, pipelineMaxCalls)
-			break receive
+		calls.Add(1)
+		mu.Unlock()
+		if !forwardedStream && s.forwardCall(ctx, c, maxReply, reply) {
+			return nil
 		}
-		if s.cfg.Metrics != nil {
-			s.cfg.Metrics.batch.Observe(float64(len(req.GetCalls())))
-		}
-		for _, c := range req.GetCalls() {
-			select {
-			case running <- struct{}{}:
-			case <-ctx.Done():
-				endErr = status.FromContextError(ctx.Err()).Err()
-				break receive
-			}
-			calls.Add(1)
-			if !forwardedStream && s.forwardCall(ctx, c, maxReply, reply) {
-				continue
-			}
-			s.workers.run(func() { reply(s.pipelineCall(ctx, c, maxReply)) })
-		}
+		s.workers.run(func() { reply(s.pipelineCall(ctx, c, maxReply)) })
+		return nil
 	}
+	readEnd := make(chan error, 1)
+	go func() {
+		readEnd <- func() error {
+			for {
+				req, err := st.Recv()
+				if err != nil {
+					if errors.Is(err, io.EOF) {
+						return nil
+					}
+					return err
+				}
+				// Draining takes precedence over a message already read.
+				select {
+				case <-s.draining:
+					return errDraining()
+				default:
+				}
+				if n := len(req.GetCalls()); n > pipelineMaxCalls {
+					return status.Errorf(codes.InvalidArgument, "pipeline message of %d calls: at most %d", n, pipelineMaxCalls)
+				}
+				if s.cfg.Metrics != nil {
+					s.cfg.Metrics.batch.Observe(float64(len(req.GetCalls())))
+				}
+				for _, c := range req.GetCalls() {
+					if err := start(c); err != nil {
+						return err
+					}
+				}
+				mu.Lock()
+				done := stopped
+				mu.Unlock()
+				if done {
+					return nil
+				}
+			}
+		}()
+	}()
+	var endErr error
+	select {
+	case endErr = <-readEnd:
+	case <-s.draining:
+		endErr = errDraining()
+	}
+	mu.Lock()
+	stopped = true
+	mu.Unlock()
 	// Every call started gets its reply before the stream ends: the
 	// client takes calls without one as not run.
 	calls.Wait()
