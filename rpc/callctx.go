@@ -67,15 +67,11 @@ func (c *callContext) Err() error {
 	return nil
 }
 
-// Value implements context.Context. Before the deadline, and before
-// materialize, it answers for the parent: context.Cause then finds the
-// parent's cause, which is right while only the parent can have ended.
+// Value implements context.Context. It needs no clock: context.Cause
+// calls Err first, which makes the inner context once the deadline has
+// passed, so Cause finds the inner context's cause.
 func (c *callContext) Value(key any) any {
-	in := c.inner.Load()
-	if in == nil && !time.Now().Before(c.deadline) {
-		in = c.materialize()
-	}
-	if in != nil {
+	if in := c.inner.Load(); in != nil {
 		return in.ctx.Value(key)
 	}
 	return c.parent.Value(key)

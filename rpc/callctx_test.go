@@ -48,6 +48,18 @@ func TestCallContext_CauseAfterDeadlineWithoutErr(t *testing.T) {
 	if err := context.Cause(c); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cause %v", err)
 	}
+	// Under a cancellable parent (a stream's context), Cause must not
+	// stop at the parent's cause (none).
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
+	defer cancel()
+	c2 := newCallContext(parent, time.Now().Add(-time.Millisecond))
+	defer c2.release()
+	if c2.Value(ctxKey{}) != "v" {
+		t.Fatal("value lost")
+	}
+	if err := context.Cause(c2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cause under a cancellable parent: %v", err)
+	}
 }
 
 func TestCallContext_DoneAndAfterFuncFireAtDeadline(t *testing.T) {
