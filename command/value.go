@@ -9,56 +9,32 @@ import (
 // object: a result's values cost half the allocations (issue 7: they were
 // a tenth of a node's allocations under point reads). The Value stays
 // valid for as long as it is referenced, like any other.
+func withKind[K any, PK interface {
+	*K
+	isValue_Kind
+}](k K) *Value {
+	p := &struct {
+		v Value
+		k K
+	}{k: k}
+	p.v.Kind = PK(&p.k)
+	return &p.v
+}
 
 // Null returns a NULL Value.
-func Null() *Value {
-	p := &struct {
-		v Value
-		k Value_Null
-	}{k: Value_Null{Null: true}}
-	p.v.Kind = &p.k
-	return &p.v
-}
+func Null() *Value { return withKind(Value_Null{Null: true}) }
 
 // Integer returns an INTEGER Value.
-func Integer(v int64) *Value {
-	p := &struct {
-		v Value
-		k Value_Integer
-	}{k: Value_Integer{Integer: v}}
-	p.v.Kind = &p.k
-	return &p.v
-}
+func Integer(v int64) *Value { return withKind(Value_Integer{Integer: v}) }
 
 // Real returns a REAL Value.
-func Real(v float64) *Value {
-	p := &struct {
-		v Value
-		k Value_Real
-	}{k: Value_Real{Real: v}}
-	p.v.Kind = &p.k
-	return &p.v
-}
+func Real(v float64) *Value { return withKind(Value_Real{Real: v}) }
 
 // Text returns a TEXT Value.
-func Text(v string) *Value {
-	p := &struct {
-		v Value
-		k Value_Text
-	}{k: Value_Text{Text: v}}
-	p.v.Kind = &p.k
-	return &p.v
-}
+func Text(v string) *Value { return withKind(Value_Text{Text: v}) }
 
 // Blob returns a BLOB Value.
-func Blob(v []byte) *Value {
-	p := &struct {
-		v Value
-		k Value_Blob
-	}{k: Value_Blob{Blob: v}}
-	p.v.Kind = &p.k
-	return &p.v
-}
+func Blob(v []byte) *Value { return withKind(Value_Blob{Blob: v}) }
 
 // IsNull reports whether v is NULL (nil, no kind, or the null kind).
 func (v *Value) IsNull() bool {
