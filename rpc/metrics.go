@@ -17,6 +17,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	batch    prometheus.Histogram
+	replies  prometheus.Histogram
 	// forwarded counts the Execute calls of Pipeline streams a follower
 	// handed straight to its pipeline to the leader (forwardCall).
 	forwarded prometheus.Counter
@@ -43,11 +44,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "rdb", Subsystem: "rpc", Name: "pipeline_calls_per_message",
 			Help:    "Calls per message received on Pipeline streams (how many calls shared one message).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}}),
+		replies: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "rdb", Subsystem: "rpc", Name: "pipeline_replies_per_message",
+			Help:    "Replies per message sent on Pipeline streams (how many replies shared one message).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}}),
 		forwarded: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "rdb", Subsystem: "rpc", Name: "pipeline_forwarded_total",
 			Help: "Execute calls of Pipeline streams this follower handed straight to the leader's pipeline, without a worker goroutine."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.latency, m.batch, m.forwarded} {
+		for _, c := range []prometheus.Collector{m.requests, m.latency, m.batch, m.replies, m.forwarded} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -57,6 +57,9 @@ func (s *Server) Pipeline(st rpcpb.DB_PipelineServer) error {
 	// (leaderConn refuses its calls when this node does not lead).
 	forwardedStream := len(metadata.ValueFromIncomingContext(ctx, forwardedKey)) > 0
 	out := newReplyQueue()
+	if s.cfg.Metrics != nil {
+		out.observe = s.cfg.Metrics.replies.Observe
+	}
 	sent := make(chan error, 1)
 	go func() { sent <- out.sendAll(st) }()
 	running := make(chan struct{}, pipelineMaxRunning)
@@ -226,6 +229,9 @@ func finishReply(reply *rpcpb.PipelineReply, err error, maxReply int) int {
 
 // replyQueue collects the replies of a Pipeline stream for its sender.
 type replyQueue struct {
+	// observe, when set, gets the number of replies of each message sent.
+	observe func(float64)
+
 	mu      sync.Mutex
 	replies []*rpcpb.PipelineReply
 	sizes   []int
@@ -286,6 +292,9 @@ func (q *replyQueue) sendAll(st rpcpb.DB_PipelineServer) error {
 			q.mu.Unlock()
 			if batch > 0 && sendErr == nil {
 				sendErr = st.Send(&rpcpb.PipelineResponse{Replies: replies})
+				if q.observe != nil {
+					q.observe(float64(batch))
+				}
 			}
 			if done {
 				return sendErr

@@ -179,6 +179,15 @@ func TestPipelineConcurrentCalls(t *testing.T) {
 	if single == messages {
 		t.Errorf("%d concurrent workers never shared a message (%d messages, each of one call)", workers, messages)
 	}
+	// Every Execute call's reply was counted in a reply message before
+	// the reply of the later Query was sent.
+	m := &dto.Metric{}
+	if err := metrics.replies.Write(m); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.GetHistogram().GetSampleSum(), float64(workers*each+workers*each/10+1); got < want || m.GetHistogram().GetSampleCount() == 0 {
+		t.Errorf("replies counted in %d reply messages: %v, want at least %v", m.GetHistogram().GetSampleCount(), got, want)
+	}
 }
 
 // histogramCounts returns the number of observations of h and how many
