@@ -28,12 +28,13 @@ import (
 //     and a single long instruction never reaches the progress handler;
 //     the repeated interrupt covers both.
 //
-// Until 2026-11-26 the second means was a context.AfterFunc per query,
-// which interrupted once (the forgotten interrupt let runaway queries with
-// deadlines of a few milliseconds run for ever,
-// TestReaders_ShortDeadlinesStopRunawayQueries) and, with its timer and its
-// join of the query's context to its parent, cost 11% of a node's CPU
-// under `none` point reads at concurrency 64 (issue 7).
+// Before b9fc84e the second means was a context.AfterFunc per query,
+// which interrupted once (with nothing else, the forgotten interrupt let
+// runaway queries with deadlines of a few milliseconds run for ever:
+// TestReaders_ShortDeadlinesStopRunawayQueries). Its join of the query's
+// context to its parent cost 5% of a node's CPU under `none` point reads
+// at concurrency 64, and it needed each Pipeline call's context to carry
+// a timer, another 6% (issue 7).
 
 // watchdogPeriod is how often the watchdog looks at the running queries;
 // it sleeps after watchdogQuietLooks looks that found none running.

@@ -261,7 +261,7 @@ func TestWatchdog_InterruptsEndedQueries(t *testing.T) {
 
 // TestColumns_FollowSchemaChanges: a cached statement that a schema change
 // made SQLite prepare again reports its new columns, in names and in row
-// values (before 2026-11-27 `SELECT *` after ADD COLUMN kept returning the
+// values (before 35b879c `SELECT *` after ADD COLUMN kept returning the
 // old columns alone until the statement left the cache); results share
 // names and types only while they stay the same, and earlier results keep
 // theirs.
