@@ -54,8 +54,12 @@ func (n *Node) ClusterID() uint64 { return n.store.clusterID }
 
 // CheckClusterID returns ErrWrongCluster when other is a known cluster id
 // that differs from this node's.
-func (n *Node) CheckClusterID(other uint64) error {
-	own := n.ClusterID()
+func (n *Node) CheckClusterID(other uint64) error { return CheckClusterIDs(n.ClusterID(), other) }
+
+// CheckClusterIDs returns ErrWrongCluster when own and other are both
+// known cluster ids (not 0) and differ: own is this side's, other the
+// one a peer, a joining node or a call announced.
+func CheckClusterIDs(own, other uint64) error {
 	if other == 0 || own == 0 || other == own {
 		return nil
 	}

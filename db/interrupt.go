@@ -69,9 +69,11 @@ func (w *watchdog) close() {
 	<-w.done
 }
 
-// add and remove register an open reader, whose connection must stay
-// valid until remove returns.
+// add makes r's queries interruptible by both means: it installs the
+// progress handler on r's connection and lets the watchdog look at r.
+// remove undoes it; r's connection must stay valid until remove returns.
 func (w *watchdog) add(r *reader) {
+	registerReader(r)
 	w.mu.Lock()
 	w.readers[r] = struct{}{}
 	w.mu.Unlock()
@@ -81,6 +83,7 @@ func (w *watchdog) remove(r *reader) {
 	w.mu.Lock()
 	delete(w.readers, r)
 	w.mu.Unlock()
+	unregisterReader(r)
 }
 
 // started wakes the goroutine if it sleeps; a query just started.

@@ -132,7 +132,6 @@ func (d *DB) openReader(ctx context.Context, r *reader) error {
 		}
 		d.setLimits(c)
 		r.c = c
-		registerReader(r)
 		d.watch.add(r)
 		return nil
 	})
@@ -156,7 +155,6 @@ func (d *DB) closeReaders(p *readerPool) error {
 			d.keptOpen.Add(-1) // closing the connection ends it
 		}
 		d.watch.remove(r)
-		unregisterReader(r)
 		r.c.finalize(r.begin)
 		r.c.finalize(r.commit)
 		r.c.free()

@@ -164,19 +164,15 @@ type strangerNode struct {
 
 func (n *strangerNode) ClusterID() uint64 { return n.clusterID }
 func (n *strangerNode) CheckClusterID(other uint64) error {
-	if other != 0 && other != n.clusterID {
-		return fmt.Errorf("%w: this node belongs to cluster %s, the other side to cluster %s",
-			cluster.ErrWrongCluster, cluster.FormatClusterID(n.clusterID), cluster.FormatClusterID(other))
-	}
-	return nil
+	return cluster.CheckClusterIDs(n.clusterID, other)
 }
 
 // A follower whose idea of the leader is out of date, so that it forwards
 // to a node of another cluster that took the leader's address, has its
 // forwarded calls refused there, whichever way they go (a follower's
-// Pipeline hand-over, a unary write, a strong read), and answers the
-// client Unavailable, not applied, so that the client tries again: the
-// stranger runs none of them.
+// Pipeline hand-over, a unary write or request, a strong or weak read),
+// and answers the client Unavailable, not applied, so that the client
+// tries again: the stranger runs none of them.
 func TestForwardedCallsAreRefusedByAnotherCluster(t *testing.T) {
 	stranger := &strangerNode{fuzzNode: &fuzzNode{db: openTestDB(t)}, clusterID: 0xb}
 	strangerAddr, _, _ := serveNode(t, ServerConfig{}, stranger, nil,
