@@ -182,7 +182,8 @@ var errRolledBack = errors.New("db: transaction rolled back by statement")
 // It returns one []*command.Result per entry (nil when the entry was skipped,
 // had no command, or did not want results). A returned error means an I/O or
 // internal failure after which the node must stop; SQL errors of statements
-// are deterministic results in Result.Error.
+// are deterministic results in Result.Error. As with Query, the results'
+// Columns and Types slices are shared and must not be modified.
 //
 // ApplyBatch must be called from one goroutine at a time. ctx is not used to
 // interrupt SQL: an apply never stops half way on one replica only.

@@ -97,7 +97,9 @@ func release(c *sconn, sql string, st uintptr) {
 // write gives an error wrapping ErrNotReadOnly; a SQL error gives a
 // *StatementError (matching ErrSQL); damage in the database file (a page
 // whose checksum does not match) gives an error wrapping ErrCorruptFile.
-// Query is safe for concurrent use; the caller owns the returned results.
+// Query is safe for concurrent use; the caller owns the returned results,
+// but not their Columns and Types slices: results of the same statement
+// share them (see sconn.columns), so nobody may modify them.
 func (d *DB) Query(ctx context.Context, stmts []*command.Statement) ([]*command.Result, error) {
 	if !onCaller(ctx) {
 		return d.queryWarm(ctx, stmts)

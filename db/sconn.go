@@ -290,7 +290,8 @@ func (c *sconn) cbytes(s string) uintptr {
 // share the slices while its names and types stay the same (compared on
 // each run, since a statement is prepared again after a schema change, and
 // a finalized statement's address can be reused): four strings and a slice
-// fewer per point read (issue 7). Nothing changes a result's names.
+// fewer per point read (issue 7). Query and ApplyBatch tell their callers
+// not to modify them; nothing in rdb does.
 func (c *sconn) columns(stmt uintptr, res *command.Result) int {
 	n := int(sqlite3.Xsqlite3_column_count(c.tls, stmt))
 	if n == 0 {
