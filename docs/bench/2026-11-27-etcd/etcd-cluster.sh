@@ -1,0 +1,38 @@
+# Shell functions to run a throwaway three-node etcd cluster on free
+# loopback ports, for compare.sh. Source scripts/lib-cluster.sh first
+# (free_ports). start_etcd ETCD DIR starts it and waits up to 30 s for a
+# leader; sets ETCD_EPS (client URLs), ETCD_LEADER and ETCD_FOLLOWER.
+# stop_etcd stops the nodes.
+ETCD_PIDS=()
+start_etcd() {
+	local bin=$1 dir=$2 ports i cl=""
+	mkdir -p "$dir"
+	read -r -a ports <<<"$(free_ports 6)"
+	for i in 1 2 3; do cl="$cl,n$i=http://127.0.0.1:${ports[i+2]}"; done
+	cl=${cl#,}
+	ETCD_EPS=()
+	for i in 1 2 3; do
+		ETCD_EPS+=("http://127.0.0.1:${ports[i-1]}")
+		"$bin" --name n$i --data-dir "$dir/n$i" --listen-client-urls "http://127.0.0.1:${ports[i-1]}" \
+			--advertise-client-urls "http://127.0.0.1:${ports[i-1]}" --listen-peer-urls "http://127.0.0.1:${ports[i+2]}" \
+			--initial-advertise-peer-urls "http://127.0.0.1:${ports[i+2]}" --initial-cluster "$cl" \
+			--initial-cluster-state new --log-level error >"$dir/n$i.log" 2>&1 &
+		ETCD_PIDS+=($!)
+	done
+	for t in $(seq 1 150); do
+		for i in 0 1 2; do
+			if curl -s "${ETCD_EPS[i]}/metrics" 2>/dev/null | grep -q '^etcd_server_is_leader 1'; then
+				ETCD_LEADER=${ETCD_EPS[i]}; ETCD_FOLLOWER=${ETCD_EPS[(i+1)%3]}; return 0
+			fi
+		done
+		sleep 0.2
+	done
+	echo "no etcd leader" >&2; return 1
+}
+stop_etcd() {
+	if [ ${#ETCD_PIDS[@]} -gt 0 ]; then
+		kill "${ETCD_PIDS[@]}" 2>/dev/null || true
+		wait "${ETCD_PIDS[@]}" 2>/dev/null || true
+	fi
+	ETCD_PIDS=()
+}
