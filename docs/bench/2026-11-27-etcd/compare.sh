@@ -3,7 +3,9 @@
 # Same machine, same run: rdb and etcd, each as three nodes on loopback
 # with their data in a temporary directory, alternating which goes first
 # in each pass; the same cells for both (writes of 100-byte values at
-# c=1 and c=64 to the leader and c=64 to a follower, point reads at c=8
+# c=1 and c=64 to the leader and c=64 to a follower, atomic batches of
+# 100 such writes at c=8 (rdb: --workload batch, etcd: a transaction of
+# 100 puts), point reads at c=8
 # linearizable on the leader and a follower and serializable / none on
 # the leader), one shared client connection per node, 5 s after a 1 s
 # warmup. rdb's reports are `rdb bench --format json`, etcd's come from
@@ -22,6 +24,7 @@ run_rdb() { # pass
 	$r --workload insert --concurrency 1 >"$OUT/$1-rdb-write-leader-c1.json"
 	$r --workload insert --concurrency 64 >"$OUT/$1-rdb-write-leader-c64.json"
 	$r --workload insert --concurrency 64 --target follower >"$OUT/$1-rdb-write-follower-c64.json"
+	$r --workload batch --batch 100 --concurrency 8 >"$OUT/$1-rdb-batch100-leader-c8.json"
 	$r --workload point-read --consistency linearizable --concurrency 8 >"$OUT/$1-rdb-read-linearizable-leader-c8.json"
 	$r --workload point-read --consistency linearizable --concurrency 8 --target follower >"$OUT/$1-rdb-read-linearizable-follower-c8.json"
 	$r --workload point-read --consistency none --concurrency 8 >"$OUT/$1-rdb-read-local-leader-c8.json"
@@ -35,6 +38,7 @@ run_etcd() { # pass
 	$l --endpoint "$ETCD_LEADER" --workload put --concurrency 1 >"$OUT/$1-etcd-write-leader-c1.json"
 	$l --endpoint "$ETCD_LEADER" --workload put --concurrency 64 >"$OUT/$1-etcd-write-leader-c64.json"
 	$l --endpoint "$ETCD_FOLLOWER" --workload put --concurrency 64 >"$OUT/$1-etcd-write-follower-c64.json"
+	$l --endpoint "$ETCD_LEADER" --workload txn --batch 100 --concurrency 8 >"$OUT/$1-etcd-batch100-leader-c8.json"
 	$l --endpoint "$ETCD_LEADER" --workload get-linearizable --concurrency 8 >"$OUT/$1-etcd-read-linearizable-leader-c8.json"
 	$l --endpoint "$ETCD_FOLLOWER" --workload get-linearizable --concurrency 8 >"$OUT/$1-etcd-read-linearizable-follower-c8.json"
 	$l --endpoint "$ETCD_LEADER" --workload get-serializable --concurrency 8 >"$OUT/$1-etcd-read-local-leader-c8.json"

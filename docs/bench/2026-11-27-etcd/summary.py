@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """usage: summary.py OUTDIR -- a Markdown table of compare.sh's reports:
-per cell, rdb's and etcd's ops/s in each pass and their medians, the
-median p50 latencies, and rdb's median over etcd's."""
+per cell, rdb's and etcd's ops/s (rows/s for the batch cells) in each
+pass, rdb's median over etcd's, and the median p50 latencies."""
 import glob
 import json
 import os
@@ -21,16 +21,17 @@ for path in glob.glob(os.path.join(sys.argv[1], "*.json")):
     rep = json.loads(text)
     runs.setdefault(m.group(3), {}).setdefault(m.group(2), []).append((int(m.group(1)), rep))
 
-print("| cell | rdb ops/s per pass | etcd ops/s per pass | rdb / etcd (medians) | p50 ms rdb / etcd (medians) |")
+print("| cell | rdb per pass | etcd per pass | rdb / etcd (medians) | p50 ms rdb / etcd (medians) |")
 print("| --- | --- | --- | --- | --- |")
-order = ["write-leader-c1", "write-leader-c64", "write-follower-c64",
+order = ["write-leader-c1", "write-leader-c64", "write-follower-c64", "batch100-leader-c8",
          "read-linearizable-leader-c8", "read-linearizable-follower-c8", "read-local-leader-c8"]
 for cell in sorted(runs, key=lambda c: order.index(c) if c in order else 99):
     peers = runs[cell]
     cols, med, p50 = [], {}, {}
     for peer in ("rdb", "etcd"):
         reps = [r for _, r in sorted(peers.get(peer, []), key=lambda x: x[0])]
-        rates = [r["ops_per_sec"] for r in reps]
+        key = "rows_per_sec" if cell.startswith("batch") else "ops_per_sec"
+        rates = [r[key] for r in reps]
         cols.append(" / ".join(f"{x:,.0f}" for x in rates) or "-")
         med[peer] = statistics.median(rates) if rates else None
         p50[peer] = statistics.median(r["p50_ms"] for r in reps) if reps else None

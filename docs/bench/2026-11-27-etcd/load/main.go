@@ -1,8 +1,9 @@
 // Command load drives an etcd cluster with the workloads rdb bench runs
-// against rdb: single puts of 100-byte values, or linearizable /
-// serializable gets, from N concurrent workers over C shared client
-// connections, and prints one JSON object (ops_per_sec, p50_ms, p99_ms,
-// errors), the fields rdb bench --format json prints.
+// against rdb: single puts of 100-byte values, transactions of --batch
+// such puts (rdb's atomic batches), or linearizable / serializable gets,
+// from N concurrent workers over C shared client connections, and prints
+// one JSON object (ops_per_sec, rows_per_sec, p50_ms, p99_ms, errors),
+// the fields rdb bench --format json prints.
 package main
 
 import (
@@ -22,14 +23,15 @@ import (
 
 func main() {
 	endpoint := flag.String("endpoint", "", "etcd client URL the workers use (one node)")
-	workload := flag.String("workload", "put", "put, get-linearizable or get-serializable")
+	workload := flag.String("workload", "put", "put, txn (--batch puts in one transaction), get-linearizable or get-serializable")
+	batch := flag.Int("batch", 100, "puts per transaction of the txn workload (etcd's --max-txn-ops is 128 by default)")
 	concurrency := flag.Int("concurrency", 1, "concurrent workers")
 	conns := flag.Int("conns", 1, "client connections, shared round-robin by the workers")
 	duration := flag.Duration("duration", 5*time.Second, "measured time")
 	warmup := flag.Duration("warmup", time.Second, "unmeasured time first")
 	flag.Parse()
-	if *endpoint == "" || *concurrency < 1 || *conns < 1 {
-		fmt.Fprintln(os.Stderr, "usage: load --endpoint URL [--workload put|get-linearizable|get-serializable] [--concurrency N] [--conns C] [--duration D]")
+	if *endpoint == "" || *concurrency < 1 || *conns < 1 || *batch < 1 {
+		fmt.Fprintln(os.Stderr, "usage: load --endpoint URL [--workload put|txn|get-linearizable|get-serializable] [--batch K] [--concurrency N] [--conns C] [--duration D]")
 		os.Exit(2)
 	}
 	clients := make([]*clientv3.Client, *conns)
@@ -76,6 +78,12 @@ func main() {
 				switch *workload {
 				case "put":
 					_, err = c.Put(rctx, fmt.Sprintf("k%d-%d", w, i), value)
+				case "txn":
+					ops := make([]clientv3.Op, *batch)
+					for j := range ops {
+						ops[j] = clientv3.OpPut(fmt.Sprintf("k%d-%d-%d", w, i, j), value)
+					}
+					_, err = c.Txn(rctx).Then(ops...).Commit()
 				case "get-linearizable":
 					_, err = c.Get(rctx, fmt.Sprintf("r%d", w))
 				case "get-serializable":
@@ -109,9 +117,14 @@ func main() {
 		}
 		return float64(lats[int(p*float64(len(lats)-1))]) / 1e6
 	}
+	rows := 1
+	if *workload == "txn" {
+		rows = *batch
+	}
+	ops := float64(len(lats)) / duration.Seconds()
 	out := map[string]any{
 		"peer": "etcd", "workload": *workload, "concurrency": *concurrency, "conns": *conns,
-		"ops_per_sec": float64(len(lats)) / duration.Seconds(), "p50_ms": pct(0.50), "p99_ms": pct(0.99), "errors": errs,
+		"ops_per_sec": ops, "rows_per_sec": ops * float64(rows), "p50_ms": pct(0.50), "p99_ms": pct(0.99), "errors": errs,
 	}
 	json.NewEncoder(os.Stdout).Encode(out)
 }
