@@ -10,7 +10,7 @@ GOBIN_DIR := $(CURDIR)/bin/tools
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-unit test-system test-failpoints test-broken test-chaos chaos vet proto bench bench-chart clean
+.PHONY: all build run test test-unit test-system test-failpoints test-broken test-chaos chaos vet proto bench bench-chart bench-etcd clean
 
 all: build
 
@@ -86,6 +86,12 @@ bench:
 # scripts/bench-sweep.sh for DURATION, CONCURRENCY, OUT and the others).
 bench-chart:
 	./scripts/bench-sweep.sh
+
+# rdb against etcd on this machine, same cells, same run (see
+# scripts/bench-etcd.sh for PASSES and OUT): the table in
+# bench-results/etcd-<time>/summary.md.
+bench-etcd:
+	./scripts/bench-etcd.sh
 
 clean:
 	rm -rf bin
