@@ -1,8 +1,9 @@
 # Shell functions to run a throwaway three-node etcd cluster on free
 # loopback ports, for compare.sh. Source scripts/lib-cluster.sh first
 # (free_ports). start_etcd ETCD DIR starts it and waits up to 30 s for a
-# leader; sets ETCD_EPS (client URLs), ETCD_LEADER and ETCD_FOLLOWER.
-# stop_etcd stops the nodes.
+# leader; sets ETCD_EPS (client URLs), ETCD_LEADER and ETCD_FOLLOWER. If a
+# node exits or no leader comes, it prints the end of the nodes' logs and
+# fails. stop_etcd stops the nodes.
 ETCD_PIDS=()
 start_etcd() {
 	local bin=$1 dir=$2 ports i cl=""
@@ -25,9 +26,12 @@ start_etcd() {
 				ETCD_LEADER=${ETCD_EPS[i]}; ETCD_FOLLOWER=${ETCD_EPS[(i+1)%3]}; return 0
 			fi
 		done
+		kill -0 "${ETCD_PIDS[@]}" 2>/dev/null || break # a node exited
 		sleep 0.2
 	done
-	echo "no etcd leader" >&2; return 1
+	echo "no etcd leader (a node exited, or none led within 30 s); the nodes' logs end with:" >&2
+	tail -n 5 "$dir"/n*.log >&2 || true
+	return 1
 }
 stop_etcd() {
 	if [ ${#ETCD_PIDS[@]} -gt 0 ]; then
