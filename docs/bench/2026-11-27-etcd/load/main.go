@@ -30,7 +30,8 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "measured time")
 	warmup := flag.Duration("warmup", time.Second, "unmeasured time first")
 	flag.Parse()
-	if *endpoint == "" || *concurrency < 1 || *conns < 1 || *batch < 1 {
+	known := map[string]bool{"put": true, "txn": true, "get-linearizable": true, "get-serializable": true}
+	if *endpoint == "" || !known[*workload] || *concurrency < 1 || *conns < 1 || *batch < 1 {
 		fmt.Fprintln(os.Stderr, "usage: load --endpoint URL [--workload put|txn|get-linearizable|get-serializable] [--batch K] [--concurrency N] [--conns C] [--duration D]")
 		os.Exit(2)
 	}
@@ -92,11 +93,16 @@ func main() {
 					err = fmt.Errorf("unknown workload %q", *workload)
 				}
 				cancel()
-				if t.Before(measureFrom) {
+				if err != nil {
+					// Errors of the warm-up count too, under their own key.
+					key := err.Error()
+					if t.Before(measureFrom) {
+						key = "warmup: " + key
+					}
+					myErrs[key]++
 					continue
 				}
-				if err != nil {
-					myErrs[err.Error()]++
+				if t.Before(measureFrom) {
 					continue
 				}
 				mine = append(mine, time.Since(t))
