@@ -37,6 +37,7 @@ for pass in $(seq 1 "$PASSES"); do
 		tag=$which-$pass
 		cell $tag insert-leader-c1 --workload insert --concurrency 1
 		cell $tag insert-leader-c64 --workload insert --concurrency 64
+		cell $tag insert-follower-c1 --workload insert --concurrency 1 --target follower
 		cell $tag insert-follower-c64 --workload insert --concurrency 64 --target follower
 		cell $tag batch100-leader-c8 --workload batch --batch 100 --concurrency 8
 		cell $tag read-none-leader-c8 --workload point-read --consistency none --concurrency 8

@@ -3,13 +3,14 @@
 # Same machine, same run: rdb and etcd, each as three nodes on loopback
 # with their data in a temporary directory, alternating which goes first
 # in each pass; the same cells for both (writes of 100-byte values at
-# c=1 and c=64 to the leader and c=64 to a follower, atomic batches of
+# c=1 and c=64 to the leader and to a follower, atomic batches of
 # 100 such writes at c=8 (rdb: --workload batch, etcd: a transaction of
 # 100 puts), point reads at c=8
 # linearizable on the leader and a follower and serializable / none on
 # the leader), one shared client connection per node, 5 s after a 1 s
 # warmup. rdb's reports are `rdb bench --format json`, etcd's come from
 # LOAD (load/main.go here); both print ops_per_sec, p50_ms and p99_ms.
+# OUTDIR/PASS-rdb-rss.txt gets the rdb nodes' RSS after their cells.
 set -euo pipefail
 RDB=$(realpath "$1"); ETCD=$(realpath "$2"); LOAD=$(realpath "$3"); OUT=$4; PASSES=${5:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,11 +24,13 @@ run_rdb() { # pass
 	local r="$RDB bench --endpoints $EP --duration 5s --warmup 1s --conns 1 --format json"
 	$r --workload insert --concurrency 1 >"$OUT/$1-rdb-write-leader-c1.json"
 	$r --workload insert --concurrency 64 >"$OUT/$1-rdb-write-leader-c64.json"
+	$r --workload insert --concurrency 1 --target follower >"$OUT/$1-rdb-write-follower-c1.json"
 	$r --workload insert --concurrency 64 --target follower >"$OUT/$1-rdb-write-follower-c64.json"
 	$r --workload batch --batch 100 --concurrency 8 >"$OUT/$1-rdb-batch100-leader-c8.json"
 	$r --workload point-read --consistency linearizable --concurrency 8 >"$OUT/$1-rdb-read-linearizable-leader-c8.json"
 	$r --workload point-read --consistency linearizable --concurrency 8 --target follower >"$OUT/$1-rdb-read-linearizable-follower-c8.json"
 	$r --workload point-read --consistency none --concurrency 8 >"$OUT/$1-rdb-read-local-leader-c8.json"
+	for i in 0 1 2; do echo "node$((i + 1)) rss_kb $(awk '/VmRSS/{print $2}' "/proc/${CLUSTER_PIDS[$i]}/status")"; done >"$OUT/$1-rdb-rss.txt"
 	stop_cluster
 	rm -rf "$DIR/rdb$1"
 }
@@ -37,6 +40,7 @@ run_etcd() { # pass
 	local l="$LOAD --duration 5s --warmup 1s --conns 1"
 	$l --endpoint "$ETCD_LEADER" --workload put --concurrency 1 >"$OUT/$1-etcd-write-leader-c1.json"
 	$l --endpoint "$ETCD_LEADER" --workload put --concurrency 64 >"$OUT/$1-etcd-write-leader-c64.json"
+	$l --endpoint "$ETCD_FOLLOWER" --workload put --concurrency 1 >"$OUT/$1-etcd-write-follower-c1.json"
 	$l --endpoint "$ETCD_FOLLOWER" --workload put --concurrency 64 >"$OUT/$1-etcd-write-follower-c64.json"
 	$l --endpoint "$ETCD_LEADER" --workload txn --batch 100 --concurrency 8 >"$OUT/$1-etcd-batch100-leader-c8.json"
 	$l --endpoint "$ETCD_LEADER" --workload get-linearizable --concurrency 8 >"$OUT/$1-etcd-read-linearizable-leader-c8.json"

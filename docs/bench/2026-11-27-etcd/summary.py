@@ -23,7 +23,7 @@ for path in glob.glob(os.path.join(sys.argv[1], "*.json")):
 
 print("| cell | rdb per pass | etcd per pass | rdb / etcd (medians) | p50 ms rdb / etcd (medians) |")
 print("| --- | --- | --- | --- | --- |")
-order = ["write-leader-c1", "write-leader-c64", "write-follower-c64", "batch100-leader-c8",
+order = ["write-leader-c1", "write-leader-c64", "write-follower-c1", "write-follower-c64", "batch100-leader-c8",
          "read-linearizable-leader-c8", "read-linearizable-follower-c8", "read-local-leader-c8"]
 for cell in sorted(runs, key=lambda c: order.index(c) if c in order else 99):
     peers = runs[cell]
