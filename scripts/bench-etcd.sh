@@ -9,7 +9,7 @@
 #   OUT     output directory (default bench-results/etcd-<UTC time>)
 #   GO      go command (default go)
 #
-# A pass takes about 100 s. Both clusters run on free loopback ports with
+# A pass takes about 110 s. Both clusters run on free loopback ports with
 # their data in a temporary directory, removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
