@@ -4,23 +4,21 @@ scripts/bench-targets.sh measured in OUTDIR: per target the figure
 needed (../shared/notes/performance.md), the figure of each pass, their
 median, and whether the median meets it."""
 import glob
-import json
 import os
 import re
 import statistics
 import sys
 
 out = sys.argv[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "bench", "2026-11-27-etcd"))
+from summary import load_runs  # noqa: E402  (compare.sh's reports, read as its table reads them)
+
+runs = load_runs(os.path.join(out, "pairs"))
 
 
 def rdb(cell, key="ops_per_sec"):
     """rdb's figure of a compare.sh cell in each pass, in pass order."""
-    found = []
-    for path in glob.glob(os.path.join(out, "pairs", f"*-rdb-{cell}.json")):
-        text = open(path).read().strip()
-        if text:
-            found.append((int(os.path.basename(path).split("-")[0]), json.loads(text)[key]))
-    return [v for _, v in sorted(found)]
+    return [r[key] for _, r in runs.get(cell, {}).get("rdb", [])]
 
 
 def per_pass(a, b, f):

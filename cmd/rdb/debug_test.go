@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http/httptest"
 	"regexp"
 	"strconv"
@@ -30,7 +29,7 @@ func TestDebugServer_MetricsIncludeWALFsync(t *testing.T) {
 	srv := newDebugServer(newRegistry())
 	rec := httptest.NewRecorder()
 	srv.Handler.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body, _ := io.ReadAll(rec.Body)
+	body := rec.Body.Bytes()
 	if rec.Code != 200 {
 		t.Fatalf("GET /metrics: %d\n%s", rec.Code, body)
 	}

@@ -89,8 +89,6 @@ func main() {
 					_, err = c.Get(rctx, fmt.Sprintf("r%d", w))
 				case "get-serializable":
 					_, err = c.Get(rctx, fmt.Sprintf("r%d", w), clientv3.WithSerializable())
-				default:
-					err = fmt.Errorf("unknown workload %q", *workload)
 				}
 				cancel()
 				if err != nil {
