@@ -17,7 +17,7 @@ start_etcd() {
 		"$bin" --name n$i --data-dir "$dir/n$i" --listen-client-urls "http://127.0.0.1:${ports[i-1]}" \
 			--advertise-client-urls "http://127.0.0.1:${ports[i-1]}" --listen-peer-urls "http://127.0.0.1:${ports[i+2]}" \
 			--initial-advertise-peer-urls "http://127.0.0.1:${ports[i+2]}" --initial-cluster "$cl" \
-			--initial-cluster-state new --log-level error >"$dir/n$i.log" 2>&1 &
+			--initial-cluster-state new --log-level warn >"$dir/n$i.log" 2>&1 &
 		ETCD_PIDS+=($!)
 	done
 	for t in $(seq 1 150); do
