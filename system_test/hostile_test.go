@@ -867,8 +867,11 @@ func startHostileCluster(t *testing.T) *hostileEnv {
 	// the race detector, and the leader then steps down for want of a
 	// quorum (CheckQuorum; its log said so in make test of 2026-11-27
 	// 09:41). The cases then see "no leader", which says nothing about how
-	// the input was handled. The run takes longer with it (654 calls in
-	// 8m54s against 5m56s that day), for a reason not yet found.
+	// the input was handled. (The passing runs since took 8m54s against
+	// the failed run's 5m56s. The timeout is not why: in one run, every
+	// case after the two "exec 10,000 inserts" calls takes 1-1.5 s against
+	// 0.03-0.2 s before them, as each case hashes every replica's larger
+	// table h; the failed run had inserted 10,000 rows fewer.)
 	c := StartCluster(t, 3, "--election-ticks", "60")
 	leader := c.WaitLeader(t)
 	cl := NodeClient(t, leader)
