@@ -27,7 +27,7 @@ import (
 // pipelineServer serves a Server over a single-node database (fuzzNode)
 // on a loopback port and returns its address. register chooses what the
 // gRPC server offers (the Server itself by default).
-func pipelineServer(t *testing.T, cfg ServerConfig, register func(*grpc.Server, *Server)) (string, *Server) {
+func pipelineServer(t testing.TB, cfg ServerConfig, register func(*grpc.Server, *Server)) (string, *Server) {
 	t.Helper()
 	d, err := db.Open(context.Background(), db.Config{Path: filepath.Join(t.TempDir(), "db.sqlite")})
 	if err != nil {
@@ -41,7 +41,7 @@ func pipelineServer(t *testing.T, cfg ServerConfig, register func(*grpc.Server, 
 // serveNode serves a Server over node on a loopback port, with the gRPC
 // server options opts, until the test ends; stop ends it sooner (and may
 // be called again).
-func serveNode(t *testing.T, cfg ServerConfig, node Node, register func(*grpc.Server, *Server), opts ...grpc.ServerOption) (addr string, srv *Server, stop func()) {
+func serveNode(t testing.TB, cfg ServerConfig, node Node, register func(*grpc.Server, *Server), opts ...grpc.ServerOption) (addr string, srv *Server, stop func()) {
 	t.Helper()
 	srv = NewServer(cfg, node)
 	g := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(srv.MaxRecvMsgSize()))...)
@@ -72,7 +72,7 @@ func serveNode(t *testing.T, cfg ServerConfig, node Node, register func(*grpc.Se
 	return lis.Addr().String(), srv, stop
 }
 
-func newTestClient(t *testing.T, cfg client.Config) *client.Client {
+func newTestClient(t testing.TB, cfg client.Config) *client.Client {
 	t.Helper()
 	c, err := client.New(cfg)
 	if err != nil {
