@@ -35,6 +35,15 @@ var (
 	// raft does not re-send what a follower acknowledged. The node stops;
 	// replace it (README, "Replacing a dead node").
 	ErrLogLost = errors.New("cluster: this node lost log entries it had acknowledged")
+	// ErrLogMissing means the data directory holds no raft log while its
+	// database has applied entries: the log was deleted, its disk was lost
+	// or not mounted, or a database file was put into a new data
+	// directory. A new log would restart the indexes at 1, and the
+	// database would skip every entry up to its applied index as already
+	// applied: writes acknowledged and lost. The node refuses to start;
+	// wipe the data directory and add the node again (README, "Replacing
+	// a dead node"), or load a database file with `rdb restore`.
+	ErrLogMissing = errors.New("cluster: raft log missing")
 	// ErrWrongNode means the data directory belongs to another node id.
 	ErrWrongNode = errors.New("cluster: data directory belongs to another node")
 	// ErrWrongCluster means a peer, a joining node or a data directory

@@ -39,6 +39,22 @@ type logStore struct {
 	snapshot *raftpb.SnapshotMetadata
 }
 
+// CheckLogPresent returns ErrLogMissing when dataDir holds no raft log
+// although its database has applied entries (applied > 0), and nil
+// otherwise. A node must not start a new log, or join a cluster as a new
+// member, over such a database (see ErrLogMissing).
+func CheckLogPresent(dataDir string, applied uint64) error {
+	dir := filepath.Join(dataDir, "raft")
+	if applied == 0 || wal.Exist(dir) {
+		return nil
+	}
+	return fmt.Errorf("%w: the database in %s has applied raft entries up to index %d, but %s holds no log "+
+		"(deleted, on a disk that was lost or is not mounted, or the database file was copied into a new data directory); "+
+		"a new log would make the database skip writes as already applied. Wipe the data directory and add the node "+
+		"again (README, \"Replacing a dead node\"), or load a database file into a running cluster with rdb restore",
+		ErrLogMissing, dataDir, applied, dir)
+}
+
 // walMetadata is stored in the WAL header to catch a data directory that
 // belongs to another node.
 type walMetadata struct {
@@ -53,15 +69,18 @@ type walMetadata struct {
 // refused. (A derived id is not checked on restart: --initial-cluster is
 // ignored then, and may have been edited since.)
 //
-// minLast is an index the log must reach if a torn tail is repaired (the
-// database's applied index: applied entries were durable in the log);
-// a repair that would end the log before it is undone and refused with
-// ErrLogDamaged.
+// minLast is the database's applied index: applied entries were durable
+// in the log first. A missing log under an applied database is refused
+// with ErrLogMissing (CheckLogPresent), and a torn-tail repair that would
+// end the log before minLast is undone and refused with ErrLogDamaged.
 func openLogStore(dataDir string, nodeID, clusterID, expectClusterID, minLast uint64) (*logStore, error) {
 	dir := filepath.Join(dataDir, "raft")
 	ls := &logStore{dir: dir, storage: raft.NewMemoryStorage(), snapshot: &raftpb.SnapshotMetadata{}}
 	lg := zap.NewNop()
 	if !wal.Exist(dir) {
+		if err := CheckLogPresent(dataDir, minLast); err != nil {
+			return nil, err
+		}
 		if err := os.MkdirAll(dataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}

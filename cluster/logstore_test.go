@@ -143,3 +143,34 @@ func TestLogStoreRefusesRepairBeforeApplied(t *testing.T) {
 		t.Fatalf("after repair: last index %d (want 2), repaired %v", last, ls.repaired)
 	}
 }
+
+// TestLogStoreRefusesMissingLogUnderAppliedDatabase: no log in the data
+// directory while the database has applied entries (minLast > 0) is
+// refused with ErrLogMissing, and no log is created, so that the next
+// start refuses too; a new node (nothing applied) gets a new log.
+func TestLogStoreRefusesMissingLogUnderAppliedDatabase(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "n")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_, err := openLogStore(dir, 1, 0xabc, 0, 7)
+		if !errors.Is(err, ErrLogMissing) || !strings.Contains(err.Error(), "index 7") {
+			t.Fatalf("open with the database at index 7 and no log: %v, want ErrLogMissing naming index 7", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "raft")); !os.IsNotExist(err) {
+			t.Fatalf("a log directory was created: %v", err)
+		}
+	}
+	ls, err := openLogStore(dir, 1, 0xabc, 0, 0)
+	if err != nil {
+		t.Fatalf("a new node's log: %v", err)
+	}
+	if err := ls.close(); err != nil {
+		t.Fatal(err)
+	}
+	// Once the log exists, the check passes whatever the database applied.
+	if err := CheckLogPresent(dir, 7); err != nil {
+		t.Fatalf("CheckLogPresent with a log: %v", err)
+	}
+}

@@ -225,6 +225,16 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	defer database.Close()
+	// A database that has applied entries needs the raft log it applied
+	// them from: refuse before asking to join as a new member, or before
+	// a new log is created under it.
+	applied, err := database.AppliedIndex(ctx)
+	if err != nil {
+		return fmt.Errorf("read applied index: %w", err)
+	}
+	if err := cluster.CheckLogPresent(o.dataDir, applied); err != nil {
+		return err
+	}
 
 	registry := newRegistry()
 	if o.debugListen != "" {
