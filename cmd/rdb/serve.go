@@ -219,6 +219,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	unlock, err := lockDataDir(o.dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	dbCfg := db.Config{Path: filepath.Join(o.dataDir, "db.sqlite"), Logger: logger, MaxApplySteps: o.maxApplySteps}
 	database, err := openDatabase(ctx, dbCfg, o.verifyOnStart, logger)
 	if err != nil {

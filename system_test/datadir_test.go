@@ -79,3 +79,45 @@ func refusesToStartWithoutItsLog(t *testing.T, nodes int) {
 		t.Fatalf("%d rows after the refused start, want 21", n)
 	}
 }
+
+// A second `rdb serve` on the data directory of a running node (a unit
+// started twice, a mistyped flag) must stop before it opens anything
+// there. Before the data directory lock it opened and checked the live
+// database (a page read while the running node wrote it could fail its
+// checksum and get the live file moved aside as damaged) and stopped only
+// at the raft log's file lock.
+func TestSecondProcessOnADataDirectoryIsRefused(t *testing.T) {
+	c := StartCluster(t, 1)
+	n := c.WaitLeader(t)
+	cl := NodeClient(t, n)
+	mustExec(t, cl, "CREATE TABLE t(x)")
+	mustExec(t, cl, "INSERT INTO t VALUES(1)")
+
+	twin := &Node{ID: n.ID, ClientAddr: freeAddr(t), PeerAddr: freeAddr(t), DataDir: n.DataDir,
+		Initial: n.Initial, logPath: filepath.Join(t.TempDir(), "twin.log")}
+	twin.Start(t)
+	t.Cleanup(func() { twin.Kill(t) })
+	if code := twin.WaitExit(t, 30*time.Second); code == 0 {
+		t.Fatal("a second process on a node's data directory exited with status 0")
+	}
+	if want := fmt.Sprintf("is in use by process %d", n.Pid()); !strings.Contains(twin.LogText(), want) {
+		t.Fatalf("the second process's log does not say %q:\n%s", want, twin.LogText())
+	}
+	if strings.Contains(twin.LogText(), "database file verified") {
+		t.Fatal("the second process opened the database before it was refused")
+	}
+
+	// The running node is unaffected, and once it stops the directory is
+	// free again (the lock goes with the process).
+	mustExec(t, cl, "INSERT INTO t VALUES(2)")
+	if aside, _ := filepath.Glob(filepath.Join(n.DataDir, "*.corrupt-*")); len(aside) > 0 {
+		t.Fatalf("files moved aside: %v", aside)
+	}
+	n.Kill(t)
+	n.Start(t)
+	c.WaitLeader(t)
+	res := mustQuery(t, NodeClient(t, n), rpcpb.Consistency_CONSISTENCY_LINEARIZABLE, 0, "SELECT count(*) FROM t")
+	if got := res.GetRows()[0].GetValues()[0].GetInteger(); got != 2 {
+		t.Fatalf("%d rows after the restart, want 2", got)
+	}
+}
