@@ -328,7 +328,14 @@ func linearCount(t testing.TB, n *testNode) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// A node that has just joined or been promoted may not know the
+	// leader for a moment (ReadIndex fails fast then); make test of
+	// 2026-11-27 12:36 met that once, right after node 4's promotion.
 	idx, err := n.ReadIndex(ctx)
+	for errors.Is(err, ErrNoLeader) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+		idx, err = n.ReadIndex(ctx)
+	}
 	if err != nil {
 		t.Fatalf("read index on node %d: %v", n.ID(), err)
 	}

@@ -36,13 +36,15 @@ var (
 	// replace it (README, "Replacing a dead node").
 	ErrLogLost = errors.New("cluster: this node lost log entries it had acknowledged")
 	// ErrLogMissing means the data directory holds no raft log while its
-	// database has applied entries: the log was deleted, its disk was lost
-	// or not mounted, or a database file was put into a new data
-	// directory. A new log would restart the indexes at 1, and the
-	// database would skip every entry up to its applied index as already
-	// applied: writes acknowledged and lost. The node refuses to start;
-	// wipe the data directory and add the node again (README, "Replacing
-	// a dead node"), or load a database file with `rdb restore`.
+	// database is not a new node's (see CheckLogPresent). If it has
+	// applied entries (the log deleted, its disk lost or not mounted), a
+	// new log would restart the indexes at 1 and the database would skip
+	// every entry up to its applied index as already applied: writes
+	// acknowledged and lost. If it holds tables of its own (a SQLite file
+	// copied in), they would be data the other replicas lack. The node
+	// refuses to start; wipe the data directory and add the node again
+	// (README, "Replacing a dead node"), or load a database file with
+	// `rdb restore`.
 	ErrLogMissing = errors.New("cluster: raft log missing")
 	// ErrWrongNode means the data directory belongs to another node id.
 	ErrWrongNode = errors.New("cluster: data directory belongs to another node")

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
+	"rdb/db"
 	"rdb/internal/failpoint"
 )
 
@@ -40,19 +42,42 @@ type logStore struct {
 }
 
 // CheckLogPresent returns ErrLogMissing when dataDir holds no raft log
-// although its database has applied entries (applied > 0), and nil
-// otherwise. A node must not start a new log, or join a cluster as a new
-// member, over such a database (see ErrLogMissing).
-func CheckLogPresent(dataDir string, applied uint64) error {
+// but database is not a new node's: it has applied entries, or holds
+// tables, views, indexes or triggers of its own (a SQLite file copied in).
+// A new log would restart the indexes under the first (the apply would
+// skip the new entries as already applied), and the second would be data
+// the other replicas lack. A node must not start a new log, or ask to
+// join a cluster, over such a database.
+func CheckLogPresent(ctx context.Context, dataDir string, database *db.DB) error {
 	dir := filepath.Join(dataDir, "raft")
-	if applied == 0 || wal.Exist(dir) {
+	if wal.Exist(dir) {
 		return nil
 	}
-	return fmt.Errorf("%w: the database in %s has applied raft entries up to index %d, but %s holds no log "+
-		"(deleted, on a disk that was lost or is not mounted, or the database file was copied into a new data directory); "+
-		"a new log would make the database skip writes as already applied. Wipe the data directory and add the node "+
-		"again (README, \"Replacing a dead node\"), or load a database file into a running cluster with rdb restore",
-		ErrLogMissing, dataDir, applied, dir)
+	applied, err := database.AppliedIndex(ctx)
+	if err != nil {
+		return fmt.Errorf("read applied index: %w", err)
+	}
+	if applied > 0 {
+		return fmt.Errorf("%w: the database in %s has applied raft entries up to index %d, but %s holds no log "+
+			"(deleted, on a disk that was lost or is not mounted, or the database file was copied into a new data directory); "+
+			"a new log would make the database skip writes as already applied. Wipe the data directory and add the node "+
+			"again (README, \"Replacing a dead node\"), or load a database file into a running cluster with rdb restore",
+			ErrLogMissing, dataDir, applied, dir)
+	}
+	objects, err := database.UserObjects(ctx)
+	if err != nil {
+		return err
+	}
+	if len(objects) > 0 {
+		if len(objects) > 5 {
+			objects = append(objects[:5:5], "...")
+		}
+		return fmt.Errorf("%w: the database in %s holds %s but %s holds no log: a node of a new cluster starts with an "+
+			"empty database (the other nodes would not have this data). Start the cluster with empty data directories "+
+			"and load a database file into it with rdb restore",
+			ErrLogMissing, dataDir, strings.Join(objects, ", "), dir)
+	}
+	return nil
 }
 
 // walMetadata is stored in the WAL header to catch a data directory that
@@ -69,18 +94,16 @@ type walMetadata struct {
 // refused. (A derived id is not checked on restart: --initial-cluster is
 // ignored then, and may have been edited since.)
 //
-// minLast is the database's applied index: applied entries were durable
-// in the log first. A missing log under an applied database is refused
-// with ErrLogMissing (CheckLogPresent), and a torn-tail repair that would
-// end the log before minLast is undone and refused with ErrLogDamaged.
+// minLast is an index the log must reach if a torn tail is repaired (the
+// database's applied index: applied entries were durable in the log);
+// a repair that would end the log before it is undone and refused with
+// ErrLogDamaged. (A missing log under a database that is not new is
+// refused before, by CheckLogPresent.)
 func openLogStore(dataDir string, nodeID, clusterID, expectClusterID, minLast uint64) (*logStore, error) {
 	dir := filepath.Join(dataDir, "raft")
 	ls := &logStore{dir: dir, storage: raft.NewMemoryStorage(), snapshot: &raftpb.SnapshotMetadata{}}
 	lg := zap.NewNop()
 	if !wal.Exist(dir) {
-		if err := CheckLogPresent(dataDir, minLast); err != nil {
-			return nil, err
-		}
 		if err := os.MkdirAll(dataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +12,9 @@ import (
 
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.etcd.io/raft/v3/raftpb"
+	_ "modernc.org/sqlite" // a plain SQLite file, as a user would copy in
+
+	"rdb/db"
 )
 
 // writeLog creates a log in dir holding entries 1..n of term 1 and
@@ -144,33 +149,83 @@ func TestLogStoreRefusesRepairBeforeApplied(t *testing.T) {
 	}
 }
 
-// TestLogStoreRefusesMissingLogUnderAppliedDatabase: no log in the data
-// directory while the database has applied entries (minLast > 0) is
-// refused with ErrLogMissing, and no log is created, so that the next
-// start refuses too; a new node (nothing applied) gets a new log.
-func TestLogStoreRefusesMissingLogUnderAppliedDatabase(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "n")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		_, err := openLogStore(dir, 1, 0xabc, 0, 7)
-		if !errors.Is(err, ErrLogMissing) || !strings.Contains(err.Error(), "index 7") {
-			t.Fatalf("open with the database at index 7 and no log: %v, want ErrLogMissing naming index 7", err)
+// TestCheckLogPresent: with no raft log in the data directory, a new
+// node's database passes; one with applied entries, or with tables of its
+// own (a SQLite file copied in), is refused with ErrLogMissing, New
+// refuses it too and creates no log, so the next start refuses again.
+// Once the log exists, the check passes.
+func TestCheckLogPresent(t *testing.T) {
+	ctx := context.Background()
+	open := func(t *testing.T, dir string) *db.DB {
+		t.Helper()
+		d, err := db.Open(ctx, db.Config{Path: filepath.Join(dir, "db.sqlite")})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if _, err := os.Stat(filepath.Join(dir, "raft")); !os.IsNotExist(err) {
-			t.Fatalf("a log directory was created: %v", err)
+		t.Cleanup(func() { d.Close() })
+		return d
+	}
+	refused := func(t *testing.T, dir string, d *db.DB, want string) {
+		t.Helper()
+		for range 2 {
+			err := CheckLogPresent(ctx, dir, d)
+			if !errors.Is(err, ErrLogMissing) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("CheckLogPresent: %v, want ErrLogMissing naming %q", err, want)
+			}
+			_, err = New(Config{ID: 1, DataDir: dir, PeerAddr: "p1", ClientAddr: "c1",
+				InitialCluster: map[uint64]string{1: "p1"}, Logger: testLogger()}, d, &memTransport{nw: newMemNetwork(), self: 1})
+			if !errors.Is(err, ErrLogMissing) {
+				t.Fatalf("New: %v, want ErrLogMissing", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "raft")); !os.IsNotExist(err) {
+				t.Fatalf("a log directory was created: %v", err)
+			}
 		}
 	}
-	ls, err := openLogStore(dir, 1, 0xabc, 0, 0)
-	if err != nil {
-		t.Fatalf("a new node's log: %v", err)
-	}
-	if err := ls.close(); err != nil {
-		t.Fatal(err)
-	}
-	// Once the log exists, the check passes whatever the database applied.
-	if err := CheckLogPresent(dir, 7); err != nil {
-		t.Fatalf("CheckLogPresent with a log: %v", err)
-	}
+
+	t.Run("new database", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := CheckLogPresent(ctx, dir, open(t, dir)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("applied entries", func(t *testing.T) {
+		dir := t.TempDir()
+		d := open(t, dir)
+		if _, err := d.ApplyBatch(ctx, []db.Entry{{Index: 7}}); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, dir, d, "up to index 7")
+	})
+	t.Run("tables of its own", func(t *testing.T) {
+		dir := t.TempDir()
+		plain, err := sql.Open("sqlite", filepath.Join(dir, "db.sqlite"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)", "INSERT INTO users(name) VALUES('ann')"} {
+			if _, err := plain.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plain.Close()
+		refused(t, dir, open(t, dir), "holds users")
+	})
+	t.Run("log present", func(t *testing.T) {
+		dir := t.TempDir()
+		ls, err := openLogStore(dir, 1, 0xabc, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ls.close(); err != nil {
+			t.Fatal(err)
+		}
+		d := open(t, dir)
+		if _, err := d.ApplyBatch(ctx, []db.Entry{{Index: 7}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckLogPresent(ctx, dir, d); err != nil {
+			t.Fatalf("with a log: %v", err)
+		}
+	})
 }

@@ -123,6 +123,9 @@ func New(cfg Config, database *db.DB, transport Transport) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read applied index: %w", err)
 	}
+	if err := CheckLogPresent(context.Background(), cfg.DataDir, database); err != nil {
+		return nil, err
+	}
 	store, err := openLogStore(cfg.DataDir, cfg.ID, cfg.clusterID(), cfg.ClusterID, dbApplied)
 	if err != nil {
 		return nil, err

@@ -264,6 +264,39 @@ func (d *DB) CheckWrite(ctx context.Context, stmts []*command.Statement) error {
 // maxChecked bounds the cache of statement texts CheckWrite passed.
 const maxChecked = 4096
 
+// sqlUserObjects lists the schema objects that are neither rdb's own
+// (_rdb_*) nor SQLite's (sqlite_*, automatic indexes included).
+const sqlUserObjects = `SELECT name FROM sqlite_schema WHERE name NOT LIKE '\_rdb\_%' ESCAPE '\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`
+
+// UserObjects returns the names of the database's tables, views, indexes
+// and triggers other than rdb's own and SQLite's, in name order: what
+// users (or a restore) put there. A node's new database has none. Safe
+// for concurrent use.
+func (d *DB) UserObjects(ctx context.Context) ([]string, error) {
+	var out []string
+	err := d.withReader(ctx, func(c *sconn) error {
+		return inMode(c, authInternal, func() error {
+			st, err := c.prepare(sqlUserObjects, 0)
+			if err != nil {
+				return err
+			}
+			defer c.finalize(st)
+			res, err := c.run(st, true)
+			if err != nil {
+				return err
+			}
+			for _, r := range res.Rows {
+				out = append(out, r.GetValues()[0].GetText())
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("db: list schema objects: %w", err)
+	}
+	return out, nil
+}
+
 // Members returns the replicated member table, ordered by id. Safe for
 // concurrent use.
 func (d *DB) Members(ctx context.Context) ([]*command.Member, error) {

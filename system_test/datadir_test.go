@@ -1,6 +1,7 @@
 package system_test
 
 import (
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	_ "modernc.org/sqlite" // a plain SQLite file, as a user would copy in
+
+	"rdb/command"
 	"rdb/rpc/rpcpb"
 )
 
@@ -119,5 +123,42 @@ func TestSecondProcessOnADataDirectoryIsRefused(t *testing.T) {
 	res := mustQuery(t, NodeClient(t, n), rpcpb.Consistency_CONSISTENCY_LINEARIZABLE, 0, "SELECT count(*) FROM t")
 	if got := res.GetRows()[0].GetValues()[0].GetInteger(); got != 2 {
 		t.Fatalf("%d rows after the restart, want 2", got)
+	}
+}
+
+// A SQLite file copied into a new node's data directory (to serve it
+// with rdb) must be refused: the other replicas start empty, so the node
+// would hold data they lack. The way to load a file is rdb restore.
+func TestCopiedDatabaseFileIsRefused(t *testing.T) {
+	c := newCluster(t, 3)
+	n1 := c.Nodes[0]
+	if err := os.MkdirAll(n1.DataDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := sql.Open("sqlite", filepath.Join(n1.DataDir, "db.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)", "INSERT INTO users(name) VALUES('ann')"} {
+		if _, err := plain.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain.Close()
+	for _, n := range c.Nodes {
+		n.Start(t)
+	}
+	if code := n1.WaitExit(t, 30*time.Second); code == 0 {
+		t.Fatal("a node started a new cluster over a copied database file (exit status 0)")
+	}
+	if log := n1.LogText(); !strings.Contains(log, "raft log missing") || !strings.Contains(log, "holds users") || !strings.Contains(log, "rdb restore") {
+		t.Fatalf("the node's error does not name the copied table and rdb restore:\n%s", log)
+	}
+	// The other two form the cluster, without the copied table.
+	leader := c.WaitLeader(t)
+	_, err = NodeClient(t, leader).Query(t.Context(), &rpcpb.QueryRequest{Consistency: rpcpb.Consistency_CONSISTENCY_LINEARIZABLE,
+		Statements: []*command.Statement{stmt(t, "SELECT count(*) FROM users")}})
+	if err == nil || !strings.Contains(err.Error(), "no such table") {
+		t.Fatalf("query of the copied table on the cluster: %v, want no such table", err)
 	}
 }

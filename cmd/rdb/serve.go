@@ -230,14 +230,10 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	defer database.Close()
-	// A database that has applied entries needs the raft log it applied
-	// them from: refuse before asking to join as a new member, or before
-	// a new log is created under it.
-	applied, err := database.AppliedIndex(ctx)
-	if err != nil {
-		return fmt.Errorf("read applied index: %w", err)
-	}
-	if err := cluster.CheckLogPresent(o.dataDir, applied); err != nil {
+	// A database that is not a new node's needs the raft log it came
+	// from: refuse before asking to join as a new member, or before a new
+	// log is created under it.
+	if err := cluster.CheckLogPresent(ctx, o.dataDir, database); err != nil {
 		return err
 	}
 
