@@ -22,8 +22,8 @@ const dataDirLockName = "LOCK"
 // the running node wrote it. The lock is etcd's file lock (an open file
 // description lock on Linux), released when the file is closed or the
 // process ends, however it ends. The file holds the owner's pid, for the
-// message the next one gets. close releases the lock.
-func lockDataDir(dir string) (close func() error, err error) {
+// message the next one gets. release releases the lock.
+func lockDataDir(dir string) (release func() error, err error) {
 	path := filepath.Join(dir, dataDirLockName)
 	f, err := fileutil.TryLockFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if errors.Is(err, fileutil.ErrLocked) {
