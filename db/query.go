@@ -273,10 +273,23 @@ const sqlUserObjects = `SELECT name FROM sqlite_schema WHERE name NOT LIKE '\_rd
 // users (or a restore) put there. A node's new database has none. Safe
 // for concurrent use.
 func (d *DB) UserObjects(ctx context.Context) ([]string, error) {
-	var out []string
+	rows, err := d.readInternal(ctx, sqlUserObjects)
+	if err != nil {
+		return nil, fmt.Errorf("db: list schema objects: %w", err)
+	}
+	out := make([]string, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.GetValues()[0].GetText())
+	}
+	return out, nil
+}
+
+// readInternal runs an internal query on a reader and returns its rows.
+func (d *DB) readInternal(ctx context.Context, sql string) ([]*command.Row, error) {
+	var rows []*command.Row
 	err := d.withReader(ctx, func(c *sconn) error {
 		return inMode(c, authInternal, func() error {
-			st, err := c.prepare(sqlUserObjects, 0)
+			st, err := c.prepare(sql, 0)
 			if err != nil {
 				return err
 			}
@@ -285,51 +298,33 @@ func (d *DB) UserObjects(ctx context.Context) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			for _, r := range res.Rows {
-				out = append(out, r.GetValues()[0].GetText())
-			}
+			rows = res.Rows
 			return nil
 		})
 	})
-	if err != nil {
-		return nil, fmt.Errorf("db: list schema objects: %w", err)
-	}
-	return out, nil
+	return rows, err
 }
 
 // Members returns the replicated member table, ordered by id. Safe for
 // concurrent use.
 func (d *DB) Members(ctx context.Context) ([]*command.Member, error) {
-	var out []*command.Member
-	err := d.withReader(ctx, func(c *sconn) error {
-		return inMode(c, authInternal, func() error {
-			st, err := c.prepare(sqlMembers, 0)
-			if err != nil {
-				return err
-			}
-			defer c.finalize(st)
-			res, err := c.run(st, true)
-			if err != nil {
-				return err
-			}
-			for _, r := range res.Rows {
-				v := r.GetValues()
-				out = append(out, &command.Member{
-					Id:          uint64(v[0].GetInteger()),
-					PeerAddr:    v[1].GetText(),
-					ClientAddr:  v[2].GetText(),
-					StayLearner: v[3].GetInteger() != 0,
-				})
-			}
-			return nil
-		})
-	})
+	rows, err := d.readInternal(ctx, sqlMembers)
 	if err != nil {
 		var se *sqliteError
 		if errors.As(err, &se) {
 			return nil, fmt.Errorf("db: members: %w", err)
 		}
 		return nil, err
+	}
+	out := make([]*command.Member, 0, len(rows))
+	for _, r := range rows {
+		v := r.GetValues()
+		out = append(out, &command.Member{
+			Id:          uint64(v[0].GetInteger()),
+			PeerAddr:    v[1].GetText(),
+			ClientAddr:  v[2].GetText(),
+			StayLearner: v[3].GetInteger() != 0,
+		})
 	}
 	return out, nil
 }

@@ -223,7 +223,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer func() {
+		if err := unlock(); err != nil {
+			logger.Warn("release data directory lock", "err", err)
+		}
+	}()
 	dbCfg := db.Config{Path: filepath.Join(o.dataDir, "db.sqlite"), Logger: logger, MaxApplySteps: o.maxApplySteps}
 	database, err := openDatabase(ctx, dbCfg, o.verifyOnStart, logger)
 	if err != nil {
@@ -231,10 +235,12 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 	defer database.Close()
 	// A database that is not a new node's needs the raft log it came
-	// from: refuse before asking to join as a new member, or before a new
-	// log is created under it.
-	if err := cluster.CheckLogPresent(ctx, o.dataDir, database); err != nil {
-		return err
+	// from. cluster.New refuses it; a joining node must refuse before it
+	// asks the cluster to add it, which happens before New.
+	if joining {
+		if err := cluster.CheckLogPresent(ctx, o.dataDir, database); err != nil {
+			return err
+		}
 	}
 
 	registry := newRegistry()
