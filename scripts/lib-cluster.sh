@@ -41,7 +41,7 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 CLUSTER_PIDS=()
 
 start_cluster() {
-	local rdb=$1 dir=$2 ports peer cluster i
+	local rdb=$1 dir=$2 ports peer cluster i status
 	shift 2
 	read -r -a ports <<<"$(free_ports 9)"
 	CLIENT_PORTS=("${ports[@]:0:3}")
@@ -59,7 +59,10 @@ start_cluster() {
 	done
 	echo "waiting for a leader ($EP)..." >&2
 	for _ in $(seq 1 150); do
-		if "$rdb" status --endpoint "127.0.0.1:${CLIENT_PORTS[0]}" --timeout 1s 2>/dev/null | grep -q '"leader": [1-9]'; then
+		# The whole output first: grep -q quitting early would fail the
+		# writer with SIGPIPE, and pipefail the test.
+		status=$("$rdb" status --endpoint "127.0.0.1:${CLIENT_PORTS[0]}" --timeout 1s 2>/dev/null) || true
+		if grep -q '"leader": [1-9]' <<<"$status"; then
 			return 0
 		fi
 		sleep 0.2

@@ -26,7 +26,8 @@ for i in 1 2 3; do
 done
 echo "waiting for a leader..."
 for _ in $(seq 1 100); do
-	if "$BIN/rdb" status --endpoint 127.0.0.1:5001 --timeout 1s 2>/dev/null | grep -q '"leader": [1-9]'; then
+	status=$("$BIN/rdb" status --endpoint 127.0.0.1:5001 --timeout 1s 2>/dev/null) || true
+	if grep -q '"leader": [1-9]' <<<"$status"; then
 		break
 	fi
 	sleep 0.2

@@ -6,7 +6,7 @@
 # fails. stop_etcd stops the nodes.
 ETCD_PIDS=()
 start_etcd() {
-	local bin=$1 dir=$2 ports i cl=""
+	local bin=$1 dir=$2 ports i cl="" metrics
 	mkdir -p "$dir"
 	read -r -a ports <<<"$(free_ports 6)"
 	for i in 1 2 3; do cl="$cl,n$i=http://127.0.0.1:${ports[i+2]}"; done
@@ -22,7 +22,10 @@ start_etcd() {
 	done
 	for t in $(seq 1 150); do
 		for i in 0 1 2; do
-			if curl -s "${ETCD_EPS[i]}/metrics" 2>/dev/null | grep -q '^etcd_server_is_leader 1'; then
+			# Read the whole page before matching: with pipefail, grep -q
+			# quitting at its match would fail curl with SIGPIPE.
+			metrics=$(curl -s "${ETCD_EPS[i]}/metrics" 2>/dev/null) || true
+			if grep -q '^etcd_server_is_leader 1' <<<"$metrics"; then
 				ETCD_LEADER=${ETCD_EPS[i]}; ETCD_FOLLOWER=${ETCD_EPS[(i+1)%3]}; return 0
 			fi
 		done
