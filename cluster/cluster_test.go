@@ -419,10 +419,6 @@ func TestCluster_ConcurrentProposalsAppliedOnce(t *testing.T) {
 	exec(t, leader, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
-	nodes := []*testNode{}
-	for _, n := range c.nodes {
-		nodes = append(nodes, n)
-	}
 	for i := 0; i < 200; i++ {
 		wg.Add(1)
 		go func(i int) {

@@ -36,7 +36,7 @@ func TestWaitersProposed(t *testing.T) {
 		t.Fatalf("after delivery: proposed %v, has %v", got, w.has(7))
 	}
 
-	ch = w.register(8, cmd, data)
+	w.register(8, cmd, data)
 	w.remove(8)
 	if got, _ := w.proposed(data); got != nil {
 		t.Fatal("removed waiter still found by data")
