@@ -60,7 +60,7 @@ start_cluster() {
 	echo "waiting for a leader ($EP)..." >&2
 	for _ in $(seq 1 150); do
 		# The whole output first: grep -q quitting early would fail the
-		# writer with SIGPIPE, and pipefail the test.
+		# writer with SIGPIPE, which pipefail would make a failed check.
 		status=$("$rdb" status --endpoint "127.0.0.1:${CLIENT_PORTS[0]}" --timeout 1s 2>/dev/null) || true
 		if grep -q '"leader": [1-9]' <<<"$status"; then
 			return 0
