@@ -29,6 +29,9 @@ type memNetwork struct {
 	// appends counts, by sender, the MsgApp messages with entries that
 	// were sent (cut links included); appended counts their entries.
 	appends, appended map[uint64]int
+	// largestAppend is, by sender, the most bytes of entries one MsgApp
+	// carried (as raft sizes them: each entry's encoded size).
+	largestAppend map[uint64]int
 	// readHeartbeats counts, by sender, the heartbeats that carry a
 	// ReadIndex context (a leader's confirmation rounds).
 	readHeartbeats map[uint64]int
@@ -36,7 +39,7 @@ type memNetwork struct {
 
 func newMemNetwork() *memNetwork {
 	return &memNetwork{nodes: make(map[uint64]*Node), cut: make(map[[2]uint64]bool), appends: make(map[uint64]int), appended: make(map[uint64]int),
-		readHeartbeats: make(map[uint64]int)}
+		largestAppend: make(map[uint64]int), readHeartbeats: make(map[uint64]int)}
 }
 
 // isolate cuts every link to and from id.
@@ -76,6 +79,11 @@ func (t *memTransport) Send(msgs []*raftpb.Message) {
 		if m.GetType() == raftpb.MessageType_MsgApp && len(m.GetEntries()) > 0 {
 			t.nw.appends[t.self]++
 			t.nw.appended[t.self] += len(m.GetEntries())
+			size := 0
+			for _, e := range m.GetEntries() {
+				size += proto.Size(e)
+			}
+			t.nw.largestAppend[t.self] = max(t.nw.largestAppend[t.self], size)
 		}
 		if m.GetType() == raftpb.MessageType_MsgHeartbeat && len(m.GetContext()) > 0 {
 			t.nw.readHeartbeats[t.self]++
@@ -148,6 +156,10 @@ type testCluster struct {
 	registries map[uint64]*prometheus.Registry
 	// onLeadership, when set, is each node's Config.OnLeadership.
 	onLeadership func(id uint64, leader bool)
+	// maxSizePerMsg and maxInflightMsgs, when set, are each node's
+	// Config.MaxSizePerMsg and Config.MaxInflightMsgs.
+	maxSizePerMsg   uint64
+	maxInflightMsgs int
 	nw           *memNetwork
 	nodes        map[uint64]*testNode
 	peers        map[uint64]string
@@ -207,6 +219,8 @@ func (c *testCluster) startNode(id uint64, dir string, join bool) *testNode {
 		SnapshotTrailing: c.snapshotEntries / 5,
 		Registerer:       c.registerer(id),
 		OnLeadership:     c.leadershipHook(id),
+		MaxSizePerMsg:    c.maxSizePerMsg,
+		MaxInflightMsgs:  c.maxInflightMsgs,
 	}, database, &memTransport{nw: c.nw, self: id})
 	if err != nil {
 		database.Close()

@@ -32,6 +32,16 @@ const (
 	DefaultSnapshotsKept      = 2
 )
 
+// Bounds of the raft message settings Validate accepts. A MsgApp carries
+// up to MaxSizePerMsg bytes of entries and always at least one entry (up
+// to MaxProposalBytes), so the largest setting still fits, with one
+// largest entry, under the peer servers' receive limit of 128 MiB.
+const (
+	MinMaxSizePerMsg   = 4 << 10
+	MaxMaxSizePerMsg   = 64 << 20
+	MaxMaxInflightMsgs = 1 << 16
+)
+
 // Config configures a Node. It is validated once by New and copied in.
 type Config struct {
 	// ID is this node's raft id, non-zero and unique in the cluster.
@@ -191,6 +201,12 @@ func (c Config) Validate() error {
 		if _, ok := c.InitialCluster[c.ID]; !ok {
 			return fmt.Errorf("cluster: initial cluster does not contain this node's id %d", c.ID)
 		}
+	}
+	if c.MaxSizePerMsg < MinMaxSizePerMsg || c.MaxSizePerMsg > MaxMaxSizePerMsg {
+		return fmt.Errorf("cluster: raft message size %d bytes: must be %d to %d", c.MaxSizePerMsg, MinMaxSizePerMsg, MaxMaxSizePerMsg)
+	}
+	if c.MaxInflightMsgs > MaxMaxInflightMsgs {
+		return fmt.Errorf("cluster: %d raft messages in flight: at most %d", c.MaxInflightMsgs, MaxMaxInflightMsgs)
 	}
 	if c.HeartbeatTicks >= c.ElectionTicks {
 		return fmt.Errorf("cluster: heartbeat ticks (%d) must be below election ticks (%d)", c.HeartbeatTicks, c.ElectionTicks)

@@ -50,6 +50,8 @@ type serveOptions struct {
 	snapEntries     uint64
 	snapTrailing    uint64
 	snapLogBytes    uint64
+	maxMsgBytes     uint64
+	maxInflightMsgs int
 	debugListen     string
 	verifyOnStart   bool
 	join            string
@@ -98,6 +100,8 @@ majority of disks (fsynced) and survives kill -9.`,
 	f.DurationVar(&o.tick, "tick", cluster.DefaultTickInterval, "raft tick interval")
 	f.IntVar(&o.electionTicks, "election-ticks", cluster.DefaultElectionTicks, "election timeout, in ticks")
 	f.IntVar(&o.heartbeatTicks, "heartbeat-ticks", cluster.DefaultHeartbeatTicks, "heartbeat interval, in ticks")
+	f.Uint64Var(&o.maxMsgBytes, "raft-max-msg-bytes", cluster.DefaultMaxSizePerMsg, fmt.Sprintf("bytes of log entries in one replication message to a follower (at least one entry is always sent; %d to %d)", cluster.MinMaxSizePerMsg, cluster.MaxMaxSizePerMsg))
+	f.IntVar(&o.maxInflightMsgs, "raft-max-inflight-msgs", cluster.DefaultMaxInflightMsgs, fmt.Sprintf("replication messages sent to a follower before it acknowledges (1 to %d; the bytes in flight are capped at %d MiB too)", cluster.MaxMaxInflightMsgs, cluster.DefaultMaxInflightBytes>>20))
 	f.DurationVar(&o.writeTimeout, "write-timeout", cluster.DefaultWriteTimeout, "deadline for writes whose client set none")
 	f.Uint64Var(&o.snapEntries, "snapshot-entries", cluster.DefaultSnapshotEntries, "compact the raft log after this many applied entries")
 	f.Uint64Var(&o.snapTrailing, "snapshot-trailing", cluster.DefaultSnapshotTrailing, "entries kept in the log behind a compaction for followers a little behind")
@@ -175,6 +179,12 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 	if o.id == 0 {
 		return errors.New("--id must be non-zero")
+	}
+	if o.maxMsgBytes < cluster.MinMaxSizePerMsg || o.maxMsgBytes > cluster.MaxMaxSizePerMsg {
+		return fmt.Errorf("--raft-max-msg-bytes %d: must be %d to %d", o.maxMsgBytes, cluster.MinMaxSizePerMsg, cluster.MaxMaxSizePerMsg)
+	}
+	if o.maxInflightMsgs < 1 || o.maxInflightMsgs > cluster.MaxMaxInflightMsgs {
+		return fmt.Errorf("--raft-max-inflight-msgs %d: must be 1 to %d", o.maxInflightMsgs, cluster.MaxMaxInflightMsgs)
 	}
 	clientAddr := o.advertiseClient
 	if clientAddr == "" {
@@ -315,6 +325,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		SnapshotEntries:  o.snapEntries,
 		SnapshotTrailing: o.snapTrailing,
 		SnapshotLogBytes: o.snapLogBytes,
+		MaxSizePerMsg:    o.maxMsgBytes,
+		MaxInflightMsgs:  o.maxInflightMsgs,
 		OnLeadership:     procs.apply,
 		Logger:           logger,
 		Registerer:       registry,
