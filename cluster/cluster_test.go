@@ -160,10 +160,10 @@ type testCluster struct {
 	// Config.MaxSizePerMsg and Config.MaxInflightMsgs.
 	maxSizePerMsg   uint64
 	maxInflightMsgs int
-	nw           *memNetwork
-	nodes        map[uint64]*testNode
-	peers        map[uint64]string
-	dirs         map[uint64]string
+	nw              *memNetwork
+	nodes           map[uint64]*testNode
+	peers           map[uint64]string
+	dirs            map[uint64]string
 }
 
 func newTestCluster(t testing.TB, n int, opts ...func(*testCluster)) *testCluster {
