@@ -63,6 +63,31 @@ func TestWriteThroughFollowerAndLeaderReadEverywhere(t *testing.T) {
 	}
 }
 
+// TestLargeWritesThroughFollower sends writes larger than one Pipeline
+// message (1 MiB) to a follower, through Execute and Request: the client
+// sends them as unary calls, and the follower forwards them to the
+// leader. (The forwarded call once carried the follower's cluster id
+// twice, and the leader refused it with InvalidArgument.)
+func TestLargeWritesThroughFollower(t *testing.T) {
+	c := StartCluster(t, 3)
+	leader := c.WaitLeader(t)
+	fc := NodeClient(t, c.Followers(leader)[0])
+	mustExec(t, fc, "CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT)")
+	value := strings.Repeat("b", 2<<20)
+	mustExec(t, fc, "INSERT INTO big VALUES (1, ?)", value)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := fc.Request(ctx, &rpcpb.RequestRequest{Statements: []*command.Statement{stmt(t, "INSERT INTO big VALUES (2, ?)", value)}})
+	if err != nil {
+		t.Fatalf("request of %d bytes through a follower: %v", len(value), err)
+	}
+	res := mustQuery(t, NodeClient(t, leader), lvLin, resp.GetRaftIndex(), "SELECT count(*), sum(length(v)) FROM big")
+	row := res.GetRows()[0].GetValues()
+	if n, size := row[0].GetInteger(), row[1].GetInteger(); n != 2 || size != int64(2*len(value)) {
+		t.Fatalf("leader has %d rows of %d bytes, want 2 of %d", n, size, 2*len(value))
+	}
+}
+
 func TestConcurrentInsertsExactlyOnce(t *testing.T) {
 	c := StartCluster(t, 3)
 	cl := c.Client(t)

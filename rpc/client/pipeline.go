@@ -161,10 +161,19 @@ func pipelined[T comparable](p *Pipeline, ctx context.Context, call *rpcpb.Pipel
 	return resp, nil
 }
 
-// outgoing adds the pipeline's metadata to ctx, for a unary call.
+// outgoing adds the pipeline's metadata to ctx, for a unary call: a key
+// the pipeline sets replaces the caller's values, as on the stream, where
+// only the pipeline's metadata goes. (Joining them sent a forwarding
+// node's cluster id twice, which the leader refuses.)
 func (p *Pipeline) outgoing(ctx context.Context) context.Context {
-	md, _ := metadata.FromOutgoingContext(ctx)
-	return metadata.NewOutgoingContext(ctx, metadata.Join(md, p.md))
+	md, _ := metadata.FromOutgoingContext(ctx) // a copy
+	if md == nil {
+		md = metadata.MD{}
+	}
+	for k, v := range p.md {
+		md[k] = v
+	}
+	return metadata.NewOutgoingContext(ctx, md)
 }
 
 // Close fails the calls not yet sent and those waiting for a reply
