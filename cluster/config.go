@@ -37,15 +37,40 @@ const (
 	DefaultSnapshotsKept      = 2
 )
 
-// Bounds of the raft message settings Validate accepts. A MsgApp carries
-// up to MaxSizePerMsg bytes of entries and always at least one entry (up
-// to MaxProposalBytes), so the largest setting still fits, with one
-// largest entry, under the peer servers' receive limit of 128 MiB.
+// Bounds of the raft message settings (CheckMaxSizePerMsg,
+// CheckMaxInflightMsgs). A MsgApp carries at most MaxSizePerMsg bytes of
+// entries, or one entry when that entry alone is larger (up to
+// MaxProposalBytes), so with MaxMaxSizePerMsg every MsgApp, with its own
+// fields, stays well under MaxPeerMessageBytes. raft also wants
+// MaxSizePerMsg at most MaxInflightBytes (it panics otherwise), which
+// MaxMaxSizePerMsg meets with the default.
 const (
 	MinMaxSizePerMsg   = 4 << 10
-	MaxMaxSizePerMsg   = 64 << 20
+	MaxMaxSizePerMsg   = DefaultMaxInflightBytes
 	MaxMaxInflightMsgs = 1 << 16
 )
+
+// MaxPeerMessageBytes is the largest raft message a Transport must send
+// and receive.
+const MaxPeerMessageBytes = 64 << 20
+
+// CheckMaxSizePerMsg reports whether n bytes is an accepted
+// Config.MaxSizePerMsg.
+func CheckMaxSizePerMsg(n uint64) error {
+	if n < MinMaxSizePerMsg || n > MaxMaxSizePerMsg {
+		return fmt.Errorf("must be %d to %d", MinMaxSizePerMsg, MaxMaxSizePerMsg)
+	}
+	return nil
+}
+
+// CheckMaxInflightMsgs reports whether n is an accepted
+// Config.MaxInflightMsgs.
+func CheckMaxInflightMsgs(n int) error {
+	if n < 1 || n > MaxMaxInflightMsgs {
+		return fmt.Errorf("must be 1 to %d", MaxMaxInflightMsgs)
+	}
+	return nil
+}
 
 // Config configures a Node. It is validated once by New and copied in.
 type Config struct {
@@ -207,11 +232,14 @@ func (c Config) Validate() error {
 			return fmt.Errorf("cluster: initial cluster does not contain this node's id %d", c.ID)
 		}
 	}
-	if c.MaxSizePerMsg < MinMaxSizePerMsg || c.MaxSizePerMsg > MaxMaxSizePerMsg {
-		return fmt.Errorf("cluster: raft message size %d bytes: must be %d to %d", c.MaxSizePerMsg, MinMaxSizePerMsg, MaxMaxSizePerMsg)
+	if err := CheckMaxSizePerMsg(c.MaxSizePerMsg); err != nil {
+		return fmt.Errorf("cluster: raft message size %d bytes: %w", c.MaxSizePerMsg, err)
 	}
-	if c.MaxInflightMsgs > MaxMaxInflightMsgs {
-		return fmt.Errorf("cluster: %d raft messages in flight: at most %d", c.MaxInflightMsgs, MaxMaxInflightMsgs)
+	if err := CheckMaxInflightMsgs(c.MaxInflightMsgs); err != nil {
+		return fmt.Errorf("cluster: %d raft messages in flight: %w", c.MaxInflightMsgs, err)
+	}
+	if c.MaxInflightBytes < c.MaxSizePerMsg {
+		return fmt.Errorf("cluster: %d bytes in flight to a follower is less than one raft message (%d bytes)", c.MaxInflightBytes, c.MaxSizePerMsg)
 	}
 	if c.HeartbeatTicks >= c.ElectionTicks {
 		return fmt.Errorf("cluster: heartbeat ticks (%d) must be below election ticks (%d)", c.HeartbeatTicks, c.ElectionTicks)

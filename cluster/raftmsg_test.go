@@ -78,4 +78,25 @@ func TestConfigValidateRaftMessageBounds(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want ok %v", tc.name, err, tc.ok)
 		}
 	}
+	cfg := base
+	cfg.MaxInflightBytes = cfg.MaxSizePerMsg - 1
+	if err := cfg.Validate(); err == nil {
+		t.Error("Validate() accepted fewer bytes in flight than one message (raft would panic)")
+	}
+}
+
+// TestRaftAcceptsEveryValidatedMessageSetting starts a node at each end of
+// the accepted raft message settings: raft panics on a configuration it
+// refuses, so every setting Validate lets through must start.
+func TestRaftAcceptsEveryValidatedMessageSetting(t *testing.T) {
+	for _, tc := range []struct {
+		size     uint64
+		inflight int
+	}{{MinMaxSizePerMsg, 1}, {MaxMaxSizePerMsg, MaxMaxInflightMsgs}} {
+		c := newTestCluster(t, 1, func(c *testCluster) {
+			c.maxSizePerMsg = tc.size
+			c.maxInflightMsgs = tc.inflight
+		})
+		exec(t, c.waitLeader(), "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+	}
 }

@@ -27,7 +27,7 @@ import (
 const (
 	peerQueueSize      = 8192
 	peerReconnectDelay = 100 * time.Millisecond
-	peerMaxMsgSize     = 64 << 20
+	peerMaxMsgSize     = cluster.MaxPeerMessageBytes
 )
 
 // PeerTransport implements cluster.Transport over one long-lived gRPC

@@ -180,11 +180,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if o.id == 0 {
 		return errors.New("--id must be non-zero")
 	}
-	if o.maxMsgBytes < cluster.MinMaxSizePerMsg || o.maxMsgBytes > cluster.MaxMaxSizePerMsg {
-		return fmt.Errorf("--raft-max-msg-bytes %d: must be %d to %d", o.maxMsgBytes, cluster.MinMaxSizePerMsg, cluster.MaxMaxSizePerMsg)
+	if err := cluster.CheckMaxSizePerMsg(o.maxMsgBytes); err != nil {
+		return fmt.Errorf("--raft-max-msg-bytes %d: %w", o.maxMsgBytes, err)
 	}
-	if o.maxInflightMsgs < 1 || o.maxInflightMsgs > cluster.MaxMaxInflightMsgs {
-		return fmt.Errorf("--raft-max-inflight-msgs %d: must be 1 to %d", o.maxInflightMsgs, cluster.MaxMaxInflightMsgs)
+	if err := cluster.CheckMaxInflightMsgs(o.maxInflightMsgs); err != nil {
+		return fmt.Errorf("--raft-max-inflight-msgs %d: %w", o.maxInflightMsgs, err)
 	}
 	clientAddr := o.advertiseClient
 	if clientAddr == "" {
@@ -375,7 +375,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	healthpb.RegisterHealthServer(clientSrv, healthSrv)
 	reflection.Register(clientSrv)
 
-	peerSrv := grpc.NewServer(grpc.MaxRecvMsgSize(128<<20), grpc.KeepaliveEnforcementPolicy(rpc.PeerKeepalivePolicy),
+	// The peer server takes twice what a sender may send, so a peer whose
+	// limit grew in a later version is still heard.
+	peerSrv := grpc.NewServer(grpc.MaxRecvMsgSize(2*cluster.MaxPeerMessageBytes), grpc.KeepaliveEnforcementPolicy(rpc.PeerKeepalivePolicy),
 		grpc.InitialWindowSize(rpc.StreamWindow), grpc.InitialConnWindowSize(rpc.ConnWindow), grpc.ForceServerCodecV2(client.Codec))
 	rpcpb.RegisterRaftServer(peerSrv, rpc.NewRaftService(node))
 
