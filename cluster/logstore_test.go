@@ -208,7 +208,9 @@ func TestCheckLogPresent(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		plain.Close()
+		if err := plain.Close(); err != nil {
+			t.Fatal(err)
+		}
 		refused(t, dir, open(t, dir), "holds users")
 	})
 	t.Run("log present", func(t *testing.T) {

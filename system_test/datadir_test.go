@@ -144,7 +144,9 @@ func TestCopiedDatabaseFileIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	plain.Close()
+	if err := plain.Close(); err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range c.Nodes {
 		n.Start(t)
 	}

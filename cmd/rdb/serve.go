@@ -375,8 +375,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	healthpb.RegisterHealthServer(clientSrv, healthSrv)
 	reflection.Register(clientSrv)
 
-	// The peer server takes twice what a sender may send, so a peer whose
-	// limit grew in a later version is still heard.
+	// The peer server accepts twice what a sender may send
+	// (cluster.MaxPeerMessageBytes): the 128 MiB it always accepted.
 	peerSrv := grpc.NewServer(grpc.MaxRecvMsgSize(2*cluster.MaxPeerMessageBytes), grpc.KeepaliveEnforcementPolicy(rpc.PeerKeepalivePolicy),
 		grpc.InitialWindowSize(rpc.StreamWindow), grpc.InitialConnWindowSize(rpc.ConnWindow), grpc.ForceServerCodecV2(client.Codec))
 	rpcpb.RegisterRaftServer(peerSrv, rpc.NewRaftService(node))
